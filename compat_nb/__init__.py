@@ -1,0 +1,96 @@
+"""compat_nb: translate and compare models from a notebook through OpenAI-compatible servers.
+
+`%load_ext compat_nb` registers `%%translate`; everything else is imported on first use, so
+loading the extension opens no connection and imports neither httpx nor ipywidgets.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# name -> module that defines it; resolved lazily by __getattr__ (PEP 562).
+_EXPORTS = {
+    "Client": "client",
+    "get_client": "client",
+    "ChatResult": "protocol",
+    "ConnectionReport": "protocol",
+    "RetryPolicy": "protocol",
+    "Usage": "protocol",
+    "Preset": "presets",
+    "BUILTIN_PRESETS": "presets",
+    "normalize_base_url": "presets",
+    "PresetStore": "store",
+    "get_store": "store",
+    "Translation": "translate",
+    "translate": "translate",
+    "atranslate": "translate",
+    "settings_panel": "panel",
+    "SettingsPanel": "panel",
+    "CompatError": "errors",
+    "ConfigError": "errors",
+}
+
+__all__ = [
+    "BUILTIN_PRESETS",
+    "ChatResult",
+    "Client",
+    "CompatError",
+    "ConfigError",
+    "ConnectionReport",
+    "Preset",
+    "PresetStore",
+    "RetryPolicy",
+    "SettingsPanel",
+    "Translation",
+    "Usage",
+    "__version__",
+    "atranslate",
+    "get_client",
+    "get_store",
+    "load_ipython_extension",
+    "normalize_base_url",
+    "settings_panel",
+    "translate",
+    "unload_ipython_extension",
+]
+
+if TYPE_CHECKING:
+    from .client import Client, get_client
+    from .errors import CompatError, ConfigError
+    from .panel import SettingsPanel, settings_panel
+    from .presets import BUILTIN_PRESETS, Preset, normalize_base_url
+    from .protocol import ChatResult, ConnectionReport, RetryPolicy, Usage
+    from .store import PresetStore, get_store
+    from .translate import Translation, atranslate, translate
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'compat_nb' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """`%load_ext compat_nb`: register the magics, nothing else."""
+    from .magics import TranslateMagics
+
+    ipython.register_magics(TranslateMagics)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """`%unload_ext compat_nb`: stop the bundled local server if this kernel started it."""
+    import sys
+
+    local = sys.modules.get(f"{__name__}.local")
+    if local is not None:
+        local.stop_owned()

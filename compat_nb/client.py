@@ -1,0 +1,534 @@
+"""The one HTTP client the magic, the panel and comparisons share: /models and /chat/completions.
+
+Retries are written once, as a generator of I/O actions; the sync and async faces only run it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Generator, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Union
+
+import httpx
+
+from . import __version__
+from .errors import (
+    CompatError,
+    ConnectError,
+    InvalidResponseError,
+    RequestError,
+    RequestTimeout,
+    StreamError,
+    redact,
+)
+from .presets import Preset, join_url
+from .protocol import (
+    ChatAccumulator,
+    ChatResult,
+    ConnectionReport,
+    RetryPolicy,
+    decode_body,
+    error_for_response,
+    html_error,
+    is_html,
+    parse_chat_response,
+    parse_models,
+)
+from .sse import SSEDecoder
+
+__all__ = ["DEFAULT_READ_TIMEOUT", "TEST_CONNECTION_DEADLINE", "Client", "get_client"]
+
+CONNECT_TIMEOUT = 5.0
+DEFAULT_READ_TIMEOUT = 300.0  # a local model loading on first use can take minutes
+TEST_CONNECTION_DEADLINE = 5.0
+
+Message = Mapping[str, Any]
+
+
+# The retry core yields these; a face performs each one and sends back the outcome.
+@dataclass
+class _Send:
+    request: httpx.Request
+
+
+@dataclass
+class _Read:
+    response: httpx.Response
+
+
+@dataclass
+class _Sleep:
+    seconds: float
+
+
+_Action = Union[_Send, _Read, _Sleep]  # noqa: UP007 (a runtime alias on 3.10)
+
+# The connection test answers within its deadline rather than retrying.
+_NO_RETRY = RetryPolicy(max_retries=0)
+
+
+class Client:
+    """Sync and async access to OpenAI-compatible servers, with pooled connections."""
+
+    def __init__(
+        self,
+        *,
+        retry: RetryPolicy | None = None,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
+        connect_timeout: float = CONNECT_TIMEOUT,
+    ) -> None:
+        self.retry = retry or RetryPolicy()
+        self.read_timeout = read_timeout
+        self.connect_timeout = connect_timeout
+        self._http: httpx.Client | None = None
+        self._ahttp: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient] | None = None
+        self._lock = threading.Lock()
+        # Roots that refused `stream_options` (some strict servers 400 on unknown fields).
+        self._no_stream_options: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"Client(retries={self.retry.max_retries}, read_timeout={self.read_timeout})"
+
+    # --- pools -------------------------------------------------------------------------------
+
+    def _limits(self) -> httpx.Limits:
+        return httpx.Limits(max_connections=64, max_keepalive_connections=16)
+
+    @property
+    def http(self) -> httpx.Client:
+        with self._lock:
+            if self._http is None:
+                self._http = httpx.Client(limits=self._limits(), follow_redirects=True)
+            return self._http
+
+    @property
+    def ahttp(self) -> httpx.AsyncClient:
+        # An AsyncClient's connections belong to the loop that opened them.
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._ahttp is None or self._ahttp[0] is not loop or loop.is_closed():
+                client = httpx.AsyncClient(limits=self._limits(), follow_redirects=True)
+                self._ahttp = (loop, client)
+            return self._ahttp[1]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._http is not None:
+                self._http.close()
+                self._http = None
+            self._ahttp = None  # closed with its loop; aclose() from another loop would fail
+
+    # --- requests ----------------------------------------------------------------------------
+
+    def _headers(self, preset: Preset) -> dict[str, str]:
+        headers = {"User-Agent": f"compat_nb/{__version__}", "Accept": "application/json"}
+        headers.update(preset.headers)
+        key = preset.resolve_key()
+        if key:  # an empty key sends no header at all: some servers reject "Bearer "
+            headers["Authorization"] = f"Bearer {key}"
+        return headers
+
+    def _timeout(self, preset: Preset, timeout: float | None) -> httpx.Timeout:
+        read = timeout or preset.timeout or self.read_timeout
+        return httpx.Timeout(
+            connect=min(self.connect_timeout, read), read=read, write=30.0, pool=30.0
+        )
+
+    def _chat_request(
+        self, preset: Preset, messages: Iterable[Message], stream: bool, overrides: dict[str, Any]
+    ) -> tuple[httpx.Request, str]:
+        overrides = dict(overrides)
+        model = overrides.pop("model", None) or preset.model
+        timeout = overrides.pop("timeout", None)
+        preset = preset.replace(model=model or "").require_usable()
+        body: dict[str, Any] = {"model": model, "messages": list(messages), "stream": stream}
+        body.update(preset.options(**overrides))
+        if stream and preset.base_url not in self._no_stream_options:
+            body["stream_options"] = {"include_usage": True}
+        url = join_url(preset.base_url, "chat/completions")
+        request = httpx.Request(
+            "POST",
+            url,
+            json=body,
+            headers=self._headers(preset),
+            extensions={"timeout": self._timeout(preset, timeout).as_dict()},
+        )
+        return request, model
+
+    def _attempts(
+        self,
+        request: httpx.Request,
+        preset: Preset,
+        model: str | None,
+        endpoint: str,
+        policy: RetryPolicy | None = None,
+    ) -> Generator[_Action, Any, httpx.Response]:
+        """Send with retries; returns a streaming 2xx response or raises a CompatError."""
+        policy = policy or self.retry
+        attempt = 0
+        while True:
+            outcome = yield _Send(request)
+            if isinstance(outcome, httpx.TransportError):
+                retryable = isinstance(outcome, (httpx.ConnectError, httpx.ConnectTimeout))
+                if retryable and attempt < policy.max_retries:
+                    yield _Sleep(policy.delay(attempt))
+                    attempt += 1
+                    continue
+                raise _transport_error(outcome, preset, str(request.url)) from None
+            response: httpx.Response = outcome
+            if response.status_code < 400:
+                return response
+            content = yield _Read(response)
+            body = decode_body(content, response.headers.get("content-type", ""))
+            if policy.should_retry(response.status_code, body) and attempt < policy.max_retries:
+                yield _Sleep(policy.delay(attempt, response.headers))
+                attempt += 1
+                continue
+            raise error_for_response(
+                response.status_code,
+                body,
+                url=str(request.url),
+                preset=preset,
+                model=model,
+                endpoint=endpoint,
+                attempts=attempt + 1,
+            )
+
+    def _drive(self, core: Generator[_Action, Any, httpx.Response]) -> httpx.Response:
+        outcome: Any = None
+        while True:
+            try:
+                action = core.send(outcome)
+            except StopIteration as done:
+                return done.value
+            if isinstance(action, _Send):
+                try:
+                    outcome = self.http.send(action.request, stream=True)
+                except httpx.TransportError as exc:
+                    outcome = exc
+            elif isinstance(action, _Read):
+                try:
+                    outcome = action.response.read()
+                finally:
+                    action.response.close()
+            else:
+                time.sleep(action.seconds)
+                outcome = None
+
+    async def _adrive(self, core: Generator[_Action, Any, httpx.Response]) -> httpx.Response:
+        outcome: Any = None
+        while True:
+            try:
+                action = core.send(outcome)
+            except StopIteration as done:
+                return done.value
+            if isinstance(action, _Send):
+                try:
+                    outcome = await self.ahttp.send(action.request, stream=True)
+                except httpx.TransportError as exc:
+                    outcome = exc
+            elif isinstance(action, _Read):
+                outcome = await action.response.aread()
+                await action.response.aclose()
+            else:
+                await asyncio.sleep(action.seconds)
+                outcome = None
+
+    # --- /models -----------------------------------------------------------------------------
+
+    def _models_request(self, preset: Preset) -> httpx.Request:
+        if not preset.base_url:
+            preset.require_usable()  # raises: says the Base URL is missing and how to fix it
+        return httpx.Request(
+            "GET",
+            join_url(preset.base_url, "models"),
+            headers=self._headers(preset),
+            extensions={"timeout": httpx.Timeout(TEST_CONNECTION_DEADLINE).as_dict()},
+        )
+
+    def _report(
+        self, preset: Preset, response: httpx.Response | CompatError, started: float
+    ) -> ConnectionReport:
+        latency = (time.perf_counter() - started) * 1000
+        fields: dict[str, Any] = {"base_url": preset.base_url, "model": preset.model or None}
+        if isinstance(response, CompatError):
+            return ConnectionReport(False, error=response.message, latency_ms=latency, **fields)
+        body = decode_body(response.content, response.headers.get("content-type", ""))
+        try:
+            if is_html(response.headers.get("content-type", ""), body):
+                raise html_error(str(response.url))
+            if isinstance(body, Mapping) and body.get("error"):
+                raise error_for_response(
+                    response.status_code if response.status_code >= 400 else 500,
+                    body,
+                    url=str(response.url),
+                    preset=preset,
+                    model=None,
+                    endpoint="models",
+                )
+            ids = parse_models(body)
+        except CompatError as exc:
+            return ConnectionReport(False, error=exc.message, latency_ms=latency, **fields)
+        return ConnectionReport(True, model_ids=ids, latency_ms=latency, **fields)
+
+    def test_connection(self, preset: Preset) -> ConnectionReport:
+        """`GET {base}/models` within 5 s: reachable?, which models, latency."""
+        started = time.perf_counter()
+        try:
+            request = self._models_request(preset)
+            core = self._attempts(request, preset, None, "models", _NO_RETRY)
+            response = self._drive(core)
+            try:
+                response.read()
+            finally:
+                response.close()
+            return self._report(preset, response, started)
+        except CompatError as exc:
+            return self._report(preset, exc, started)
+
+    async def atest_connection(self, preset: Preset) -> ConnectionReport:
+        started = time.perf_counter()
+
+        async def fetch() -> httpx.Response:
+            request = self._models_request(preset)
+            core = self._attempts(request, preset, None, "models", _NO_RETRY)
+            response = await self._adrive(core)
+            await response.aread()
+            await response.aclose()
+            return response
+
+        try:
+            response = await asyncio.wait_for(fetch(), TEST_CONNECTION_DEADLINE)
+        except asyncio.TimeoutError:
+            error = RequestTimeout(_timeout_text(preset, TEST_CONNECTION_DEADLINE))
+            return self._report(preset, error, started)
+        except CompatError as exc:
+            return self._report(preset, exc, started)
+        return self._report(preset, response, started)
+
+    def models(self, preset: Preset) -> list[str]:
+        """The model ids the server lists; raises a CompatError when it cannot say."""
+        report = self.test_connection(preset)
+        if not report.ok:
+            raise ConnectError(report.error or "Could not list models.", url=preset.base_url)
+        return report.model_ids
+
+    # --- /chat/completions -------------------------------------------------------------------
+
+    def chat(self, preset: Preset, messages: Iterable[Message], **overrides: Any) -> ChatResult:
+        """One non-streamed completion."""
+        started = time.perf_counter()
+        request, model = self._chat_request(preset, messages, False, overrides)
+        response = self._drive(self._attempts(request, preset, model, "chat/completions"))
+        try:
+            content = response.read()
+        finally:
+            response.close()
+        return self._finish_plain(preset, response, content, started)
+
+    async def achat(
+        self, preset: Preset, messages: Iterable[Message], **overrides: Any
+    ) -> ChatResult:
+        started = time.perf_counter()
+        request, model = self._chat_request(preset, messages, False, overrides)
+        response = await self._adrive(self._attempts(request, preset, model, "chat/completions"))
+        try:
+            content = await response.aread()
+        finally:
+            await response.aclose()
+        return self._finish_plain(preset, response, content, started)
+
+    def _finish_plain(
+        self, preset: Preset, response: httpx.Response, content: bytes, started: float
+    ) -> ChatResult:
+        body = decode_body(content, response.headers.get("content-type", ""))
+        if is_html(response.headers.get("content-type", ""), body):
+            raise html_error(str(response.url))
+        result = parse_chat_response(body, where=preset.base_url)
+        latency = (time.perf_counter() - started) * 1000
+        return _with_timings(result, latency_ms=latency, ttft_ms=None)
+
+    def stream(
+        self, preset: Preset, messages: Iterable[Message], **overrides: Any
+    ) -> Generator[str | ChatResult, None, None]:
+        """Text deltas as they arrive, then the ChatResult as the last item.
+
+        Closing the iterator early (or Ctrl-C) closes the response; the client stays usable.
+        """
+        started = time.perf_counter()
+        messages = list(messages)
+        request, model = self._chat_request(preset, messages, True, overrides)
+        try:
+            response = self._drive(self._attempts(request, preset, model, "chat/completions"))
+        except CompatError as exc:
+            if not self._drop_stream_options(preset, exc):
+                raise
+            yield from self.stream(preset, messages, **overrides)
+            return
+        try:
+            state = _StreamState(preset, response, started)
+            try:
+                for line in response.iter_lines():
+                    delta = state.line(line)
+                    if delta:
+                        yield delta
+                    if state.done:
+                        break
+            except httpx.HTTPError as exc:
+                raise state.broken(exc) from None
+            yield state.finish()
+        finally:
+            response.close()  # also on Ctrl-C or an early close(): the client stays usable
+
+    async def astream(
+        self, preset: Preset, messages: Iterable[Message], **overrides: Any
+    ) -> AsyncIterator[str | ChatResult]:
+        started = time.perf_counter()
+        messages = list(messages)
+        request, model = self._chat_request(preset, messages, True, overrides)
+        try:
+            response = await self._adrive(
+                self._attempts(request, preset, model, "chat/completions")
+            )
+        except CompatError as exc:
+            if not self._drop_stream_options(preset, exc):
+                raise
+            async for item in self.astream(preset, messages, **overrides):
+                yield item
+            return
+        try:
+            state = _StreamState(preset, response, started)
+            try:
+                async for line in response.aiter_lines():
+                    delta = state.line(line)
+                    if delta:
+                        yield delta
+                    if state.done:
+                        break
+            except httpx.HTTPError as exc:
+                raise state.broken(exc) from None
+            yield state.finish()
+        finally:
+            await response.aclose()
+
+    def _drop_stream_options(self, preset: Preset, exc: CompatError) -> bool:
+        """True (and remembered) when a server refused `stream_options`: send without it."""
+        if "stream_options" in str(exc) and preset.base_url not in self._no_stream_options:
+            self._no_stream_options.add(preset.base_url)
+            return True
+        return False
+
+
+class _StreamState:
+    """Per-stream bookkeeping shared by both faces: SSE decoding, timings, errors."""
+
+    def __init__(self, preset: Preset, response: httpx.Response, started: float) -> None:
+        self.preset = preset
+        self.started = started
+        self.ttft_ms: float | None = None
+        self.decoder = SSEDecoder()
+        self.acc = ChatAccumulator(where=preset.base_url)
+        self.done = False
+        content_type = response.headers.get("content-type", "")
+        if "html" in content_type:
+            raise html_error(str(response.url))
+        # A server that ignores "stream": true answers with one JSON body; accept it.
+        self.plain = "json" in content_type and "event-stream" not in content_type
+        self._plain_lines: list[str] = []
+
+    def line(self, line: str) -> str:
+        if self.plain:
+            self._plain_lines.append(line)
+            return ""
+        event = self.decoder.decode(line)
+        if event is None:
+            return ""
+        if event.data.strip() == "[DONE]":
+            self.done = True
+            return ""
+        delta = self.acc.feed(event.data)
+        if self.ttft_ms is None and self.acc.started:
+            self.ttft_ms = (time.perf_counter() - self.started) * 1000
+        return delta
+
+    def broken(self, exc: Exception) -> CompatError:
+        partial = self.acc.text
+        if isinstance(exc, httpx.TimeoutException):
+            return StreamError(
+                _timeout_text(self.preset, None) + " The text received so far is kept.",
+                partial=partial,
+            )
+        return StreamError(
+            f"The stream from {self.preset.base_url} broke off ({type(exc).__name__}) after "
+            f"{len(partial)} characters; the text received so far is kept. Run the cell "
+            "again to retry.",
+            partial=partial,
+        )
+
+    def finish(self) -> ChatResult:
+        latency = (time.perf_counter() - self.started) * 1000
+        if self.plain:
+            body = decode_body("\n".join(self._plain_lines).encode(), "application/json")
+            return _with_timings(
+                parse_chat_response(body, where=self.preset.base_url),
+                latency_ms=latency,
+                ttft_ms=latency,
+            )
+        tail = self.decoder.flush()
+        if tail is not None and tail.data.strip() != "[DONE]":
+            self.acc.feed(tail.data)
+        self.acc.finish()
+        if not self.done and self.acc.finish_reason is None:
+            raise self.broken(httpx.RemoteProtocolError("stream ended without [DONE]"))
+        if not self.acc.started and self.acc.finish_reason is None:
+            raise InvalidResponseError(
+                f"{self.preset.base_url} sent an empty stream. Check that the server supports "
+                "streaming, or use --no-stream.",
+            )
+        return self.acc.result(latency_ms=latency, ttft_ms=self.ttft_ms)
+
+
+def _with_timings(result: ChatResult, *, latency_ms: float, ttft_ms: float | None) -> ChatResult:
+    from dataclasses import replace
+
+    return replace(result, latency_ms=latency_ms, ttft_ms=ttft_ms)
+
+
+def _timeout_text(preset: Preset, seconds: float | None) -> str:
+    within = f" within {seconds:g} s" if seconds else " in time"
+    return (
+        f"{preset.base_url} did not answer{within}. A local model may still be loading: "
+        "run the cell again, or allow longer with `--timeout SECONDS` or the preset's timeout."
+    )
+
+
+def _transport_error(exc: httpx.TransportError, preset: Preset, url: str) -> RequestError:
+    if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
+        return RequestTimeout(_timeout_text(preset, None), url=url)
+    server = {
+        "LM Studio": "LM Studio's server",
+        "Ollama": "Ollama (`ollama serve`)",
+        "Local": "the bundled server (`%translate local start`)",
+    }.get(preset.name, "the server")
+    detail = redact(str(exc) or type(exc).__name__, preset.resolve_key())
+    return ConnectError(
+        f"Could not connect to {preset.base_url} — is {server} running? ({detail}) "
+        "Check the Base URL, host and port.",
+        url=url,
+    )
+
+
+_client: Client | None = None
+_client_lock = threading.Lock()
+
+
+def get_client() -> Client:
+    """The one Client of this process; made on first use, so loading opens no connection."""
+    global _client
+    with _client_lock:
+        if _client is None:
+            _client = Client()
+        return _client

@@ -1,0 +1,256 @@
+"""What a preset is, how a pasted base URL is reduced to the API root, and the built-in catalog.
+
+A `Preset` is immutable; editing one means `preset.replace(...)` and saving it in the store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from .errors import ConfigError
+
+__all__ = ["BUILTIN_PRESETS", "LOCAL_PRESET_NAME", "Preset", "normalize_base_url"]
+
+LOCAL_PRESET_NAME = "Local"
+
+# Paths users paste from a provider's docs; the API root is whatever comes before them.
+_ENDPOINT_SUFFIXES = ("/chat/completions", "/completions", "/responses", "/models", "/embeddings")
+
+
+def normalize_base_url(url: str | None) -> str:
+    """Trim a pasted URL down to the API root, keeping any query string.
+
+    >>> normalize_base_url(" http://127.0.0.1:1234/v1/chat/completions/ ")
+    'http://127.0.0.1:1234/v1'
+    """
+    if not url:
+        return ""
+    url = url.strip()
+    if not url:
+        return ""
+    if "://" not in url:
+        # "localhost:1234/v1" is a common paste; httpx would reject it with a cryptic error.
+        url = "http://" + url
+    parts = urlsplit(url)
+    path = re.sub(r"/{2,}", "/", parts.path).rstrip("/")
+    lowered = path.lower()
+    for suffix in _ENDPOINT_SUFFIXES:
+        if lowered.endswith(suffix):
+            path = path[: -len(suffix)].rstrip("/")
+            break
+    return urlunsplit((parts.scheme.lower(), parts.netloc, path, parts.query, ""))
+
+
+def join_url(base_url: str, endpoint: str) -> str:
+    """`{base}/{endpoint}` with the base's query string kept at the end (Azure-style gateways)."""
+    parts = urlsplit(base_url)
+    path = parts.path.rstrip("/") + "/" + endpoint.lstrip("/")
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One OpenAI-compatible endpoint and the settings a translation sends to it.
+
+    Options left as None are never sent, so the server's own defaults apply. The key is either
+    given directly (kept apart from the presets file by the store) or named by `api_key_env`.
+    """
+
+    name: str
+    base_url: str = ""
+    model: str = ""
+    api_key: str | None = None
+    api_key_env: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    system_prompt: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    timeout: float | None = None
+    target_language: str | None = None
+    input_price: float | None = None  # per million tokens, for comparison costs
+    output_price: float | None = None
+    hint: str | None = field(default=None, compare=False)  # how to make a built-in usable
+
+    def __post_init__(self) -> None:
+        # Normalising here means every path (panel, magic flag, file) agrees on one spelling.
+        object.__setattr__(self, "name", self.name.strip())
+        object.__setattr__(self, "base_url", normalize_base_url(self.base_url))
+        object.__setattr__(self, "model", (self.model or "").strip())
+        object.__setattr__(self, "headers", dict(self.headers or {}))
+        if self.api_key is not None and not self.api_key.strip():
+            object.__setattr__(self, "api_key", None)
+        if self.api_key_env is not None:
+            object.__setattr__(self, "api_key_env", self.api_key_env.strip() or None)
+        for header in self.headers:
+            if header.lower() == "authorization":
+                raise ConfigError(
+                    f"Preset {self.name!r}: put the key in the API key field, not in an "
+                    "'Authorization' extra header, so it stays out of the presets file."
+                )
+
+    def __repr__(self) -> str:
+        shown = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "api_key":
+                if value:
+                    shown.append("api_key='***'")
+                continue
+            if f.name == "name" or (value not in (None, "", {}) and f.name != "hint"):
+                shown.append(f"{f.name}={value!r}")
+        return f"Preset({', '.join(shown)})"
+
+    def replace(self, **changes: Any) -> Preset:
+        """A copy with some fields changed (and normalised again)."""
+        return dataclasses.replace(self, **changes)
+
+    # --- key -------------------------------------------------------------------------------
+
+    def resolve_key(self) -> str | None:
+        """The key to send: the direct one, else the named environment variable, else None."""
+        if self.api_key:
+            return self.api_key
+        if self.api_key_env:
+            value = os.environ.get(self.api_key_env, "").strip()
+            return value or None
+        return None
+
+    @property
+    def key_status(self) -> str:
+        """'set', 'env' (named variable is set), 'env unset' or 'none'; never the key."""
+        if self.api_key:
+            return "set"
+        if self.api_key_env:
+            return "env" if os.environ.get(self.api_key_env, "").strip() else "env unset"
+        return "none"
+
+    # --- usability -------------------------------------------------------------------------
+
+    def problems(self) -> list[str]:
+        """What keeps this preset from being used; empty when it is usable."""
+        missing = []
+        if not self.base_url:
+            missing.append("Base URL")
+        if not self.model:
+            missing.append("Model name")
+        return [f"{item} is empty" for item in missing]
+
+    @property
+    def usable(self) -> bool:
+        return not self.problems()
+
+    def require_usable(self) -> Preset:
+        """Return self, or raise ConfigError saying what is missing and how to fill it."""
+        problems = self.problems()
+        if not problems:
+            return self
+        fix = self.hint or (
+            "fill it in with `%translate settings`, or pass it for one cell "
+            "(`-m MODEL`, `--base-url URL`)"
+        )
+        raise ConfigError(
+            f"Preset {self.name!r} is not usable yet: {' and '.join(problems)}; {fix}."
+        )
+
+    def options(self, **overrides: Any) -> dict[str, Any]:
+        """Request options that are set; overrides win, None means 'leave out'."""
+        values = {"temperature": self.temperature, "max_tokens": self.max_tokens}
+        values.update(overrides)
+        return {k: v for k, v in values.items() if v is not None}
+
+    # --- persistence -----------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Fields for the presets file: never the key, never empty values."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.name in ("api_key", "hint"):
+                continue
+            value = getattr(self, f.name)
+            if value not in (None, "", {}):
+                out[f.name] = dict(value) if f.name == "headers" else value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Preset:
+        known = {f.name for f in dataclasses.fields(cls)} - {"api_key", "hint"}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def _catalog() -> dict[str, Preset]:
+    local_hint = "start the bundled server with `%translate local start`"
+    presets = [
+        # Koharu's four: two local servers, two empty slots for anything else.
+        Preset(
+            "Ollama",
+            "http://localhost:11434/v1",
+            "llama3.2",
+            hint="start Ollama (`ollama serve`) and pull the model (`ollama pull llama3.2`)",
+        ),
+        Preset(
+            "LM Studio",
+            "http://127.0.0.1:1234/v1",
+            hint="load a model in LM Studio, start its server, and set its exact id as Model "
+            'name (`%translate test "LM Studio"` lists the ids)',
+        ),
+        Preset("Preset 1"),
+        Preset("Preset 2"),
+        # Other local servers, at their documented default ports.
+        Preset("vLLM", "http://localhost:8000/v1"),
+        Preset("llama.cpp", "http://localhost:8080/v1", "default"),
+        Preset(LOCAL_PRESET_NAME, hint=local_hint),
+        # The hosted catalog: base URL and the variable that conventionally holds the key.
+        Preset("OpenAI", "https://api.openai.com/v1", "gpt-4o", api_key_env="OPENAI_API_KEY"),
+        Preset(
+            "OpenRouter",
+            "https://openrouter.ai/api/v1",
+            "google/gemini-2.0-flash-001",
+            api_key_env="OPENROUTER_API_KEY",
+        ),
+        Preset(
+            "Together",
+            "https://api.together.xyz/v1",
+            "meta-llama/Llama-3.2-3B-Instruct-Turbo",
+            api_key_env="TOGETHER_API_KEY",
+        ),
+        Preset(
+            "Groq",
+            "https://api.groq.com/openai/v1",
+            "llama-3.1-8b-instant",
+            api_key_env="GROQ_API_KEY",
+        ),
+        Preset(
+            "Google AI",
+            "https://generativelanguage.googleapis.com/v1beta/openai",
+            "gemini-2.0-flash",
+            api_key_env="GEMINI_API_KEY",
+        ),
+        Preset(
+            "Cohere",
+            "https://api.cohere.com/compatibility/v1",
+            "command-r-08-2024",
+            api_key_env="COHERE_API_KEY",
+        ),
+        Preset(
+            "DeepSeek",
+            "https://api.deepseek.com/v1",
+            "deepseek-chat",
+            api_key_env="DEEPSEEK_API_KEY",
+        ),
+        Preset(
+            "Mistral",
+            "https://api.mistral.ai/v1",
+            "mistral-small-latest",
+            api_key_env="MISTRAL_API_KEY",
+        ),
+    ]
+    return {p.name: p for p in presets}
+
+
+BUILTIN_PRESETS: Mapping[str, Preset] = _catalog()

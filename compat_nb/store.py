@@ -1,0 +1,305 @@
+"""PresetStore: the user's presets in one JSON file, keys apart in a 0600 credentials file.
+
+Writes are atomic (temp file + os.replace) and serialised across kernels by a lock file, so
+two kernels saving at once both keep their preset. A corrupt file is reported, never replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, PresetFileError
+from .presets import BUILTIN_PRESETS, LOCAL_PRESET_NAME, Preset
+
+__all__ = ["FILE_VERSION", "PresetStore", "config_dir", "get_store"]
+
+FILE_VERSION = 1
+PRESETS_FILE = "presets.json"
+CREDENTIALS_FILE = "credentials.json"
+
+
+def config_dir() -> Path:
+    """`$COMPAT_NB_CONFIG_DIR`, else the platform's user config directory."""
+    override = os.environ.get("COMPAT_NB_CONFIG_DIR")
+    if override:
+        return Path(override).expanduser()
+    import platformdirs  # deferred: only needed once a preset is read
+
+    return Path(platformdirs.user_config_dir("compat_nb", appauthor=False))
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock across processes for one read-modify-write."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        try:
+            import fcntl
+        except ImportError:  # Windows: msvcrt locking
+            import msvcrt
+
+            msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)  # type: ignore[attr-defined]
+            try:
+                yield
+            finally:
+                msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
+            return
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _write_atomic(path: Path, data: dict[str, Any], *, mode: int) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, ensure_ascii=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _read_json(path: Path, key: str) -> dict[str, Any]:
+    """The file's `key` section; {} when the file does not exist; PresetFileError when bad."""
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise PresetFileError(
+            f"Could not read {path}: {exc.strerror}. Check its permissions."
+        ) from None
+    try:
+        data = json.loads(raw) if raw.strip() else {}
+        if not isinstance(data, dict) or not isinstance(data.get(key, {}), dict):
+            raise ValueError(f"expected an object with a {key!r} object")
+    except ValueError as exc:
+        raise PresetFileError(
+            f"{path} is not valid compat_nb JSON ({exc}). Fix it by hand or move it away; "
+            "compat_nb will not overwrite it."
+        ) from None
+    version = data.get("version", FILE_VERSION)
+    if not isinstance(version, int) or version > FILE_VERSION:
+        raise PresetFileError(
+            f"{path} has version {version!r}, newer than this compat_nb understands "
+            f"({FILE_VERSION}). Upgrade compat_nb (`pip install -U compat_nb`)."
+        )
+    return data
+
+
+class PresetStore:
+    """Built-in presets overlaid with the user's saved ones; the active preset's name."""
+
+    def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
+        self.directory = Path(directory) if directory is not None else config_dir()
+        self._lock = threading.RLock()
+        self._listeners: list[Callable[[PresetStore], None]] = []
+
+    @property
+    def presets_path(self) -> Path:
+        return self.directory / PRESETS_FILE
+
+    @property
+    def credentials_path(self) -> Path:
+        return self.directory / CREDENTIALS_FILE
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def _saved(self) -> dict[str, Any]:
+        return _read_json(self.presets_path, "presets")
+
+    def _keys(self) -> dict[str, str]:
+        keys = _read_json(self.credentials_path, "keys").get("keys", {})
+        return {k: v for k, v in keys.items() if isinstance(v, str)}
+
+    def names(self, *, usable_only: bool = False) -> list[str]:
+        """Built-ins first (catalog order), then the user's presets in the order saved."""
+        saved = self._saved().get("presets", {})
+        names = list(BUILTIN_PRESETS) + [n for n in saved if n not in BUILTIN_PRESETS]
+        if usable_only:
+            names = [n for n in names if self.get(n).usable]
+        return names
+
+    def resolve_name(self, name: str) -> str:
+        """The stored spelling of name (matching ignores case); ConfigError when unknown."""
+        name = name.strip()
+        names = self.names()
+        if name in names:
+            return name
+        folded = {n.casefold(): n for n in names}
+        if name.casefold() in folded:
+            return folded[name.casefold()]
+        raise ConfigError(
+            f"No preset named {name!r}. Known presets: {', '.join(names)}. "
+            "Add one with `%translate settings`, or pass `--base-url URL -m MODEL`."
+        )
+
+    def get(self, name: str) -> Preset:
+        """The preset as it would be used: saved fields over the built-in, key merged in."""
+        name = self.resolve_name(name)
+        saved = self._saved().get("presets", {}).get(name)
+        builtin = BUILTIN_PRESETS.get(name)
+        if saved is not None:
+            preset = Preset.from_dict({**saved, "name": name})
+            if builtin is not None:
+                preset = preset.replace(hint=builtin.hint)
+        else:
+            assert builtin is not None
+            preset = builtin
+        key = self._keys().get(name)
+        if key:
+            preset = preset.replace(api_key=key)
+        if name == LOCAL_PRESET_NAME and not preset.base_url:
+            preset = _with_local_server(preset)
+        return preset
+
+    def key_hint(self, name: str) -> str | None:
+        """'…abcd' for a stored key (enough to recognise it, not to use it), else None."""
+        key = self._keys().get(self.resolve_name(name))
+        if not key:
+            return None
+        return "…" + key[-4:] if len(key) >= 12 else "…"
+
+    def is_builtin(self, name: str) -> bool:
+        return self.resolve_name(name) in BUILTIN_PRESETS
+
+    def is_modified(self, name: str) -> bool:
+        """True when a built-in has saved changes (so 'Reset to defaults' means something)."""
+        name = self.resolve_name(name)
+        return name in BUILTIN_PRESETS and (
+            name in self._saved().get("presets", {}) or name in self._keys()
+        )
+
+    @property
+    def active_name(self) -> str | None:
+        name = self._saved().get("active")
+        return name if isinstance(name, str) and name in self.names() else None
+
+    @property
+    def active(self) -> Preset:
+        """The preset `%%translate` uses when no -p is given."""
+        name = self.active_name
+        if name is None:
+            usable = self.names(usable_only=True)
+            raise ConfigError(
+                "No preset chosen yet. Pick one with `%translate use NAME` "
+                f"(usable now: {', '.join(usable) or 'none'}), or `%translate settings`."
+            )
+        return self.get(name)
+
+    # --- writing ---------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _editing(self) -> Iterator[tuple[dict[str, Any], dict[str, str]]]:
+        """Read both files under the cross-process lock, let the caller edit, write back."""
+        with self._lock, _file_lock(self.directory / ".lock"):
+            data = self._saved()
+            before = json.dumps(data, sort_keys=True)
+            data.setdefault("presets", {})
+            keys = self._keys()
+            keys_before = dict(keys)
+            yield data, keys
+            data["version"] = FILE_VERSION
+            if json.dumps(data, sort_keys=True) != before:
+                _write_atomic(self.presets_path, data, mode=0o644)
+            if keys != keys_before:
+                _write_atomic(
+                    self.credentials_path, {"version": FILE_VERSION, "keys": keys}, mode=0o600
+                )
+        self._notify()
+
+    def save(self, preset: Preset) -> Preset:
+        """Save (create or replace) a preset; a key goes to the credentials file only.
+
+        A preset saved with no key keeps the key already stored for it; `forget_key` drops it.
+        """
+        if not preset.name:
+            raise ConfigError("A preset needs a name. Give it one, e.g. Preset('My server', ...).")
+        if preset.name == "New preset…":
+            raise ConfigError("Choose a name for the new preset before saving it.")
+        with self._editing() as (data, keys):
+            fields = preset.to_dict()
+            fields.pop("name", None)
+            data["presets"][preset.name] = fields
+            if preset.api_key:
+                keys[preset.name] = preset.api_key
+        return self.get(preset.name)
+
+    def forget_key(self, name: str) -> None:
+        name = self.resolve_name(name)
+        with self._editing() as (_data, keys):
+            keys.pop(name, None)
+
+    def delete(self, name: str) -> None:
+        """Remove a user preset; for a built-in, drop saved changes (reset to defaults)."""
+        name = self.resolve_name(name)
+        with self._editing() as (data, keys):
+            data["presets"].pop(name, None)
+            keys.pop(name, None)
+            if data.get("active") == name and name not in BUILTIN_PRESETS:
+                data.pop("active", None)
+
+    reset = delete
+
+    def use(self, name: str) -> Preset:
+        """Make name the active preset (remembered across sessions) and return it."""
+        name = self.resolve_name(name)
+        with self._editing() as (data, _keys):
+            data["active"] = name
+        return self.get(name)
+
+    # --- change notification (several panels stay consistent) ------------------------------
+
+    def observe(self, callback: Callable[[PresetStore], None]) -> None:
+        self._listeners.append(callback)
+
+    def unobserve(self, callback: Callable[[PresetStore], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(callback)
+
+    def _notify(self) -> None:
+        for callback in list(self._listeners):
+            callback(self)
+
+    def __repr__(self) -> str:
+        return f"PresetStore({str(self.directory)!r})"
+
+
+def _with_local_server(preset: Preset) -> Preset:
+    """Fill the Local preset from the bundled server's state file, when it is running."""
+    from . import local
+
+    running = local.running_endpoint()
+    if running is None:
+        return preset
+    base_url, model = running
+    return preset.replace(base_url=base_url, model=preset.model or model)
+
+
+_store: PresetStore | None = None
+_store_lock = threading.Lock()
+
+
+def get_store() -> PresetStore:
+    """The one PresetStore of this process (its directory is read when first asked for)."""
+    global _store
+    with _store_lock:
+        wanted = config_dir()
+        if _store is None or _store.directory != wanted:
+            _store = PresetStore(wanted)
+        return _store

@@ -1,0 +1,244 @@
+"""Translation on top of the chat client: the prompt, the clean-up, and the Translation result.
+
+`resolve_preset` is the one place a preset name, flags and overrides become a usable Preset.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+from .presets import Preset
+from .protocol import ChatResult, Usage, tokens_per_second
+
+__all__ = [
+    "DEFAULT_TARGET",
+    "Translation",
+    "atranslate",
+    "build_messages",
+    "clean_output",
+    "resolve_preset",
+    "translate",
+]
+
+DEFAULT_TARGET = "English"
+
+_INSTRUCTION = (
+    "You are a translation engine. Translate the user's message into {target}{source}. "
+    "Keep Markdown formatting, code, LaTeX, URLs and line breaks exactly as they are. "
+    "Output only the translation: no preamble, no explanations, no notes, no quotes around it."
+)
+
+
+def build_messages(
+    text: str, *, to: str, source: str | None = None, system: str | None = None
+) -> list[dict[str, str]]:
+    """The chat messages for one translation; the text goes literally as the user message."""
+    instruction = _INSTRUCTION.format(target=to, source=f" from {source}" if source else "")
+    if system and system.strip():
+        # Appended, never replacing the fixed part: a preset's style note must not be able
+        # to turn the translator into a chat assistant.
+        instruction += "\n\nAdditional instructions:\n" + system.strip()
+    return [{"role": "system", "content": instruction}, {"role": "user", "content": text}]
+
+
+_FENCE = re.compile(r"^\s*(```|~~~)[^\n]*\n(.*?)\n?\1\s*$", re.S)
+
+
+def clean_output(text: str, source: str) -> str:
+    """Remove a code fence wrapped around the whole answer when the source had none."""
+    match = _FENCE.match(text)
+    if match and not _FENCE.match(source):
+        text = match.group(2)
+    return text.strip("\n") if not source.endswith("\n") else text.strip("\n") + "\n"
+
+
+@dataclass(frozen=True)
+class Translation:
+    """A finished (or interrupted) translation, with where it came from and how fast."""
+
+    text: str
+    source_text: str = field(repr=False)
+    target_language: str
+    preset: str
+    model: str
+    base_url: str = field(default="", repr=False)
+    source_language: str | None = None
+    reasoning: str = field(default="", repr=False)
+    usage: Usage | None = None
+    finish_reason: str | None = None
+    latency_ms: float | None = None
+    ttft_ms: float | None = None
+    output_tokens: int | None = None
+    tokens_estimated: bool = False
+    interrupted: bool = False
+    error: str | None = None
+
+    @classmethod
+    def from_result(
+        cls,
+        result: ChatResult,
+        *,
+        source_text: str,
+        preset: Preset,
+        target_language: str,
+        source_language: str | None = None,
+    ) -> Translation:
+        return cls(
+            text=clean_output(result.text, source_text),
+            source_text=source_text,
+            target_language=target_language,
+            source_language=source_language,
+            preset=preset.name,
+            model=preset.model,
+            base_url=preset.base_url,
+            reasoning=result.reasoning,
+            usage=result.usage,
+            finish_reason=result.finish_reason,
+            latency_ms=result.latency_ms,
+            ttft_ms=result.ttft_ms,
+            output_tokens=result.output_tokens,
+            tokens_estimated=result.tokens_estimated,
+        )
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        return tokens_per_second(self.output_tokens, self.latency_ms, self.ttft_ms)
+
+    def footer(self) -> str:
+        """preset · model · TTFT · total · tokens · tokens/s, with what is known."""
+        parts = [self.preset, self.model]
+        if self.ttft_ms is not None:
+            parts.append(f"TTFT {_seconds(self.ttft_ms)}")
+        if self.latency_ms is not None:
+            parts.append(f"total {_seconds(self.latency_ms)}")
+        if self.output_tokens:
+            approx = "~" if self.tokens_estimated else ""
+            parts.append(f"{approx}{self.output_tokens} tokens")
+        if self.tokens_per_second:
+            parts.append(f"{self.tokens_per_second:.1f} tok/s")
+        if self.finish_reason == "length":
+            parts.append("cut off at max tokens")
+        if self.interrupted:
+            parts.append("interrupted: partial text")
+        elif self.error:
+            parts.append("failed: partial text")
+        return " · ".join(parts)
+
+    def __str__(self) -> str:
+        return self.text
+
+    def _repr_markdown_(self) -> str:
+        return self.text
+
+
+def _seconds(ms: float) -> str:
+    return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
+
+
+def resolve_preset(
+    preset: str | Preset | None = None,
+    *,
+    base_url: str | None = None,
+    api_key_env: str | None = None,
+    **overrides: Any,
+) -> Preset:
+    """The preset a call should use: named (or active), or ad hoc from base_url; overrides win.
+
+    Overrides with None are ignored; the result is checked for usability.
+    """
+    from .store import get_store
+
+    if isinstance(preset, Preset):
+        chosen = preset
+    elif base_url and preset is None:
+        host = urlsplit(base_url.strip() if "://" in base_url else "http://" + base_url.strip())
+        chosen = Preset(name=host.netloc or "endpoint", base_url=base_url)
+    elif preset is not None:
+        chosen = get_store().get(preset)
+    else:
+        chosen = get_store().active
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    if base_url:
+        changes["base_url"] = base_url
+    if api_key_env:
+        changes["api_key_env"] = api_key_env
+    unknown = set(changes) - set(Preset.__dataclass_fields__)
+    if unknown:
+        raise ConfigError(f"Unknown setting(s) {', '.join(sorted(unknown))}.")
+    return chosen.replace(**changes).require_usable() if changes else chosen.require_usable()
+
+
+def _prepare(
+    text: str,
+    to: str | None,
+    preset: str | Preset | None,
+    source: str | None,
+    overrides: dict[str, Any],
+) -> tuple[Preset, list[dict[str, str]], str]:
+    if not isinstance(text, str):
+        raise ConfigError(f"translate() takes text as str, not {type(text).__name__}.")
+    resolved = resolve_preset(preset, **overrides)
+    target = to or resolved.target_language or DEFAULT_TARGET
+    messages = build_messages(text, to=target, source=source, system=resolved.system_prompt)
+    return resolved, messages, target
+
+
+def translate(
+    text: str,
+    to: str | None = None,
+    preset: str | Preset | None = None,
+    *,
+    source: str | None = None,
+    **overrides: Any,
+) -> Translation:
+    """Translate text with a preset (the active one by default); returns a Translation.
+
+    Overrides are preset fields for this call: model, base_url, api_key_env, temperature,
+    max_tokens, system_prompt, timeout, headers.
+    """
+    from .client import get_client
+
+    resolved, messages, target = _prepare(text, to, preset, source, overrides)
+    result = get_client().chat(resolved, messages, timeout=resolved.timeout)
+    return _recorded(
+        Translation.from_result(
+            result,
+            source_text=text,
+            preset=resolved,
+            target_language=target,
+            source_language=source,
+        )
+    )
+
+
+async def atranslate(
+    text: str,
+    to: str | None = None,
+    preset: str | Preset | None = None,
+    *,
+    source: str | None = None,
+    **overrides: Any,
+) -> Translation:
+    """`translate` for async code (one shared async connection pool)."""
+    from .client import get_client
+
+    resolved, messages, target = _prepare(text, to, preset, source, overrides)
+    result = await get_client().achat(resolved, messages, timeout=resolved.timeout)
+    return _recorded(
+        Translation.from_result(
+            result,
+            source_text=text,
+            preset=resolved,
+            target_language=target,
+            source_language=source,
+        )
+    )
+
+
+def _recorded(translation: Translation) -> Translation:
+    """Hook for the run history; returns the translation unchanged."""
+    return translation
