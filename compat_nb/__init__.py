@@ -24,9 +24,9 @@ _EXPORTS = {
     "normalize_base_url": "presets",
     "PresetStore": "store",
     "get_store": "store",
-    "Translation": "translate",
-    "translate": "translate",
-    "atranslate": "translate",
+    "Translation": "translation",
+    "translate": "translation",
+    "atranslate": "translation",
     "settings_panel": "panel",
     "SettingsPanel": "panel",
     "CompatError": "errors",
@@ -64,7 +64,7 @@ if TYPE_CHECKING:
     from .presets import BUILTIN_PRESETS, Preset, normalize_base_url
     from .protocol import ChatResult, ConnectionReport, RetryPolicy, Usage
     from .store import PresetStore, get_store
-    from .translate import Translation, atranslate, translate
+    from .translation import Translation, atranslate, translate
 
 
 def __getattr__(name: str) -> Any:

@@ -148,7 +148,7 @@ class TranslateMagics(Magics):
 
     def _candidates(self, args: Any) -> list[Any]:
         """Every preset named × every model named; the preset's own model when none is."""
-        from .translate import resolve_preset
+        from .translation import resolve_preset
 
         names = args.preset or [None]
         models = args.model or [None]
@@ -173,7 +173,7 @@ class TranslateMagics(Magics):
     def _translate_one(self, text: str, preset: Any, args: Any) -> Any:
         from .client import get_client
         from .display import StreamDisplay
-        from .translate import Translation, build_messages
+        from .translation import Translation, build_messages
 
         target = self._target(args, preset)
         source = args.source or self.source_language
