@@ -124,6 +124,7 @@ class TranslateMagics(Magics):
                 "--api-key-env VAR, or save it once in `%translate settings`."
             )
         args = self.translate.parser.parse_args(argv)
+        cell = cell.removesuffix("\n")  # IPython ends every cell body with one; the user did not
         if not cell.strip():
             raise UsageError("The cell is empty: write the text to translate below %%translate.")
         if args.runs < 1:

@@ -1,0 +1,61 @@
+"""The notebooks a user opens first run top to bottom in a real kernel, against the test server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def run_notebook(name: str, tmp_path: Path) -> nbformat.NotebookNode:
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    client = NotebookClient(
+        nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(tmp_path)}}
+    )
+    client.execute()
+    return nb
+
+
+def outputs_text(cell: nbformat.NotebookNode) -> str:
+    parts = []
+    for output in cell.get("outputs", []):
+        parts.append(output.get("text", ""))
+        for mime in ("text/markdown", "text/plain", "text/html"):
+            parts.append(str(output.get("data", {}).get(mime, "")))
+    return "\n".join(parts)
+
+
+def cell_with(nb: nbformat.NotebookNode, source: str) -> nbformat.NotebookNode:
+    return next(c for c in nb.cells if c.cell_type == "code" and source in c.source)
+
+
+@pytest.fixture
+def demo_server(server, monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("COMPAT_NB_DEMO_URL", server.base_url)
+    return server
+
+
+def test_quickstart_runs_and_shows_the_streamed_translation(demo_server, tmp_path):
+    nb = run_notebook("quickstart.ipynb", tmp_path)
+
+    translated = outputs_text(cell_with(nb, "%%translate --to French"))
+    assert "TRANSLATED: Good morning! The weather is nice today." in translated
+    assert "Demo · test-model · TTFT" in translated and "tokens" in translated
+    assert "Connected. Found 3 models. Latency:" in outputs_text(cell_with(nb, "%translate test"))
+    assert "TRANSLATED: Thank you very much." in outputs_text(cell_with(nb, "compat_nb.translate("))
+    assert "Demo" in outputs_text(cell_with(nb, "%translate presets"))
+    # One POST per translation cell, the cell text verbatim as the user message.
+    users = [r.body["messages"][-1]["content"] for r in demo_server.chat_requests()]
+    assert users == [
+        "Good morning! The weather is nice today. Let's go for a walk.",
+        "Thank you very much.",
+    ]
+
+
+def test_quickstart_is_committed_without_outputs():
+    nb = nbformat.read(NOTEBOOKS / "quickstart.ipynb", as_version=4)
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
