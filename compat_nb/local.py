@@ -14,17 +14,14 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .store import _file_lock, config_dir
+from .store import _file_lock, _write_atomic, config_dir
 
 __all__ = [
     "LocalServerError",
@@ -46,12 +43,15 @@ LOG_FILE = "local-server.log"
 HOST = "127.0.0.1"
 N_CTX = 2048  # a system prompt plus a paragraph and its translation fit with room to spare
 STOP_GRACE = 5.0
+# A native build picked up AMX on some x86-64 CPUs and crashed at the first request.
+PORTABLE_CMAKE_ARGS = "-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
 INSTALL_HINT = (
-    'Install it with `pip install "compat_nb[local]"`; llama-cpp-python builds from source '
-    "(about 5 minutes). If the server then crashes with an illegal instruction or a protection "
-    'fault, rebuild it for a portable CPU: `CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON '
-    '-DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON" pip install --force-reinstall --no-cache-dir '
-    '"llama-cpp-python[server]"`.'
+    'Install it with `pip install "compat_nb[local]"` (llama-cpp-python builds from source, '
+    f'about 5 minutes; on x86-64, set `CMAKE_ARGS="{PORTABLE_CMAKE_ARGS}"` first).'
+)
+REBUILD_HINT = (
+    f'Rebuild it for a portable CPU: `CMAKE_ARGS="{PORTABLE_CMAKE_ARGS}" pip install '
+    '--force-reinstall --no-cache-dir "llama-cpp-python[server]"`'
 )
 # Modules `python -m llama_cpp.server` needs; find_spec checks them without importing any.
 _SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "pydantic_settings")
@@ -139,42 +139,12 @@ def _check_server_installed() -> None:
         )
 
 
-def _state_path() -> Path:
-    return config_dir() / STATE_FILE
-
-
-def _log_path() -> Path:
-    return config_dir() / LOG_FILE
-
-
 def _read_state() -> dict[str, Any] | None:
     try:
-        data = json.loads(_state_path().read_text(encoding="utf-8"))
+        data = json.loads((config_dir() / STATE_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and isinstance(data.get("pid"), int) else None
-
-
-def _write_state(data: dict[str, Any]) -> None:
-    path = _state_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _remove_state(pid: int | None = None) -> None:
-    """Remove the state file (only if it still names pid, when pid is given)."""
-    state = _read_state()
-    if pid is None or state is None or state.get("pid") == pid:
-        with contextlib.suppress(OSError):
-            _state_path().unlink()
 
 
 def _is_our_server(pid: int) -> bool:
@@ -206,9 +176,7 @@ def _port_open(port: int, timeout: float = 0.25) -> bool:
 
 def _live_state() -> dict[str, Any] | None:
     state = _read_state()
-    if state is None:
-        return None
-    if _is_our_server(state["pid"]) and _port_open(int(state.get("port", 0))):
+    if state and _is_our_server(state["pid"]) and _port_open(int(state.get("port", 0))):
         return state
     return None
 
@@ -220,25 +188,19 @@ def running_endpoint() -> tuple[str, str] | None:
 
 
 def _status_from(state: dict[str, Any]) -> LocalStatus:
+    names = ("base_url", "model", "pid", "version", "model_path", "startup_s")
     return LocalStatus(
-        running=True,
-        base_url=state["base_url"],
-        model=state["model"],
-        pid=state["pid"],
-        log_path=Path(state["log_path"]) if state.get("log_path") else None,
-        version=state.get("version", ""),
-        model_path=state.get("model_path", ""),
-        startup_s=state.get("startup_s"),
+        True,
+        log_path=Path(state["log_path"]),
         owned=_owned is not None and _owned.pid == state["pid"],
+        **{name: state[name] for name in names if name in state},
     )
 
 
 def status() -> LocalStatus:
     """Whether the bundled server is running, and where."""
     state = _live_state()
-    if state is None:
-        return LocalStatus(running=False, log_path=_log_path())
-    return _status_from(state)
+    return _status_from(state) if state else LocalStatus(False, log_path=config_dir() / LOG_FILE)
 
 
 # --- starting ----------------------------------------------------------------------------------
@@ -278,20 +240,21 @@ def _exit_reason(code: int, log: Path) -> str:
     if "address already in use" in text.lower():
         return f"its port is taken by another program (exit code {code})"
     if code in (-signal.SIGSEGV, -signal.SIGILL, 132, 139) or "illegal instruction" in text:
-        return f"it crashed (exit code {code}): llama-cpp-python was built for another CPU. " + (
-            INSTALL_HINT
+        return (
+            f"it crashed (exit code {code}): llama-cpp-python was most likely built for "
+            f"another CPU. {REBUILD_HINT}"
         )
     return f"the server process exited with code {code}"
 
 
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only
-
-
 def _request(url: str, body: dict[str, Any] | None = None, timeout: float = 2.0) -> Any:
+    import urllib.request  # deferred: ~15 ms, and only a start needs it
+
     data = json.dumps(body).encode() if body is not None else None
     headers = {"Content-Type": "application/json"} if data else {}
     request = urllib.request.Request(url, data=data, headers=headers)
-    with _NO_PROXY.open(request, timeout=timeout) as response:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
+    with opener.open(request, timeout=timeout) as response:
         return json.loads(response.read())
 
 
@@ -311,7 +274,9 @@ def _wait_ready(proc: subprocess.Popen[bytes], base_url: str, log: Path, deadlin
         time.sleep(0.1)
     warmup = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1}
     try:
-        _request(base_url + "/chat/completions", warmup, timeout=max(deadline - time.monotonic(), 5))
+        _request(
+            base_url + "/chat/completions", warmup, timeout=max(deadline - time.monotonic(), 5)
+        )
     except (OSError, ValueError) as exc:
         code = proc.poll()
         if code is None:
@@ -340,15 +305,16 @@ def _command(model_path: Path, alias: str, port: int) -> list[str]:
         "--n_threads": str(threads),
         "--n_threads_batch": str(threads),
         "--use_mlock": "False",
+        # By default a new request cuts the running one off with an empty [DONE]; comparisons
+        # and chunked translations send several at once, so queue them instead.
+        "--interrupt_requests": "False",
     }
     return [sys.executable, "-c", _WRAPPER, *(item for pair in flags.items() for item in pair)]
 
 
-def _alias_for(model_path: Path, bundled: bool) -> str:
-    return DEFAULT_ALIAS if bundled else model_path.stem.lower()
-
-
-def start(model: str | None = None, *, port: int | None = None, timeout: float = 120) -> LocalStatus:
+def start(
+    model: str | None = None, *, port: int | None = None, timeout: float = 120
+) -> LocalStatus:
     """Start the bundled server (or return the running one) and wait until it answers.
 
     model is a GGUF path (default: the bundled SmolLM2 135M); port defaults to a free one.
@@ -382,11 +348,10 @@ def start(model: str | None = None, *, port: int | None = None, timeout: float =
                 "`--port N`, or leave it out to use a free one."
             )
         port = port or _free_port()
-        log = _log_path()
+        log = config_dir() / LOG_FILE
         log.parent.mkdir(parents=True, exist_ok=True)
-        alias = _alias_for(model_path, bundled=not model)
+        alias = model_path.stem.lower() if model else DEFAULT_ALIAS
         base_url = f"http://{HOST}:{port}/v1"
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         began = time.monotonic()
         with open(log, "wb") as out:
             proc = subprocess.Popen(
@@ -394,7 +359,8 @@ def start(model: str | None = None, *, port: int | None = None, timeout: float =
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                env=env,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                # Its own session: a kernel interrupt (SIGINT to the process group) spares it.
                 start_new_session=os.name == "posix",
                 creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
             )
@@ -416,9 +382,8 @@ def start(model: str | None = None, *, port: int | None = None, timeout: float =
             "log_path": str(log),
             "version": _version_from_log(log),
             "startup_s": round(time.monotonic() - began, 2),
-            "started_by": os.getpid(),
         }
-        _write_state(state)
+        _write_atomic(config_dir() / STATE_FILE, state, mode=0o644)
         return _status_from(state)
 
 
@@ -457,7 +422,8 @@ def stop() -> bool:
             _terminate(state["pid"], owned)
             stopped = True
         if state is not None:
-            _remove_state(state["pid"])
+            with contextlib.suppress(OSError):
+                (config_dir() / STATE_FILE).unlink()
         if _owned is not None and _owned.poll() is not None:
             _owned = None
         return stopped
@@ -490,26 +456,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(result, flush=True)
-    if not result.owned:
-        return 0
-    print(f"Base URL: {result.base_url}   model: {result.model}   log: {result.log_path}")
-    print("Press Ctrl-C to stop.", flush=True)
+    if _owned is None or result.log_path is None:
+        return 0  # another process runs it; that one stops it
+    print(f"Base URL: {result.base_url}  (log: {result.log_path}). Press Ctrl-C to stop.")
     try:
-        assert _owned is not None and result.log_path is not None
         with open(result.log_path, encoding="utf-8", errors="replace") as log:
+            log.seek(0, os.SEEK_END)  # past the model-loading noise: requests from here on
             while _owned.poll() is None:
                 line = log.readline()
                 if line:
                     print(line, end="", flush=True)
                 else:
                     time.sleep(0.2)
-        print(f"The server exited with code {_owned.returncode}.", file=sys.stderr)
-        stop()
-        return 1
     except KeyboardInterrupt:
         stop()
         print("\nStopped.")
         return 0
+    print(f"The server exited with code {_owned.returncode}.", file=sys.stderr)
+    stop()
+    return 1
 
 
 if __name__ == "__main__":
