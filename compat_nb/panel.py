@@ -1,0 +1,611 @@
+"""The settings panel: edit presets, test a connection, choose the preset `%%translate` uses.
+
+Widgets only: validation, URL normalisation, persistence and HTTP live in Preset, PresetStore
+and the shared client. Imported when a panel is first shown, never by `%load_ext`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import ipywidgets as w
+from traitlets import Bool, Dict, Unicode, observe
+
+from .client import DEFAULT_READ_TIMEOUT, get_client
+from .errors import CompatError, ConfigError, redact
+from .presets import Preset
+from .protocol import ConnectionReport
+from .store import PresetStore, get_store
+
+__all__ = ["NEW_PRESET", "HeaderRows", "SettingsPanel", "settings_panel"]
+
+NEW_PRESET = "New preset…"  # the store refuses to save a preset by this name
+DEFAULT_PRESET = "LM Studio"  # shown first when no preset is active yet
+_LABEL_WIDTH = "180px"  # "use environment variable" and "API Key (optional)" fit uncut
+_STYLE = {"description_width": _LABEL_WIDTH}
+_WIDTH = "600px"
+_COLORS = {"ok": "#1a7f37", "warn": "#9a6700", "error": "#cf222e", "busy": "#57606a"}
+
+# Preset fields edited as text, and numeric ones: (type, lowest, highest, label, placeholder).
+_TEXT_FIELDS = ("base_url", "model", "api_key_env", "system_prompt", "target_language")
+_NUMBER_FIELDS: dict[str, tuple[type, float | None, float | None, str, str]] = {
+    "temperature": (float, 0, 2, "Temperature", "server default (0–2)"),
+    "max_tokens": (int, 1, None, "Max tokens", "server default"),
+    "timeout": (float, 0, None, "Timeout (s)", f"{DEFAULT_READ_TIMEOUT:g} s"),
+    "input_price": (float, 0, None, "Input $ / 1M tokens", "for cost estimates"),
+    "output_price": (float, 0, None, "Output $ / 1M tokens", "for cost estimates"),
+}
+
+
+def _css(widget: Any, name: str) -> Any:
+    # A class per named widget: the browser test (and a user's CSS) finds fields by it.
+    widget.add_class("compat-nb-" + name.replace("_", "-"))
+    return widget
+
+
+def _field(cls: Any, name: str, description: str, **kwargs: Any) -> Any:
+    layout = w.Layout(width=_WIDTH)
+    return _css(cls(description=description, style=_STYLE, layout=layout, **kwargs), name)
+
+
+def _button(name: str, description: str, **kwargs: Any) -> Any:
+    layout = w.Layout(width="auto", min_width="120px")
+    return _css(w.Button(description=description, layout=layout, **kwargs), name)
+
+
+def _label(text: str) -> Any:
+    # Looks like a field's description: as wide (with its margin), right-aligned.
+    style = "text-align:right; padding-right:8px; line-height:28px"
+    layout = w.Layout(width=f"calc({_LABEL_WIDTH} + 8px)", flex="0 0 auto")
+    return w.HTML(f"<div style='{style}'>{text}</div>", layout=layout)
+
+
+def _descendants(widget: Any) -> Iterator[Any]:
+    """Child widgets, their children, and the layout and style models they own."""
+    for child in getattr(widget, "children", ()):
+        yield from _descendants(child)
+        yield child
+    for part in ("layout", "style"):
+        if isinstance(getattr(widget, part, None), w.Widget):
+            yield getattr(widget, part)
+
+
+def _show_if(widget: Any, visible: bool) -> None:
+    widget.layout.display = None if visible else "none"
+
+
+def _parse_number(text: str, spec: tuple[type, float | None, float | None, str, str]) -> Any:
+    """The field's number, or None when empty (the server's or client's default applies)."""
+    kind, low, high, label, _ = spec
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    in_range = value is not None and (low is None or value >= low)
+    if not in_range or (high is not None and value > high):
+        bounds = f" from {low:g} to {high:g}" if high is not None else f" of at least {low:g}"
+        noun = "a whole number" if kind is int else "a number"
+        raise ConfigError(
+            f"{label} must be {noun}{bounds}, or empty for the default; not {text!r}."
+        )
+    return value
+
+
+def _format_number(value: float | None) -> str:
+    return "" if value is None else str(value)
+
+
+class HeaderRows(w.VBox):
+    """Extra HTTP headers as editable key/value rows; `value` is the dict they spell."""
+
+    value = Dict(help="Header name -> value; rows with an empty name are left out.")
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.add_button = _button("add_header", "Add header", icon="plus")
+        self.add_button.layout.align_self = "flex-start"
+        self.add_button.on_click(lambda _: self.add_row())
+        self._syncing = False
+        super().__init__(children=[self.add_button], **kwargs)
+
+    @property
+    def rows(self) -> list[Any]:
+        return list(self.children[:-1])
+
+    def add_row(self, name: str = "", value: str = "") -> Any:
+        key = w.Text(name, placeholder="Header-Name", layout=w.Layout(width="150px"))
+        val = w.Text(value, placeholder="value", layout=w.Layout(width="214px"))
+        remove = w.Button(icon="times", tooltip="Remove this header", layout=w.Layout(width="36px"))
+        row = w.HBox([key, val, remove])
+        remove.on_click(lambda _: self.remove_row(row))
+        key.observe(self._on_row_change, "value")
+        val.observe(self._on_row_change, "value")
+        self.children = (*self.rows, row, self.add_button)
+        return row
+
+    def remove_row(self, row: Any) -> None:
+        self.children = tuple(c for c in self.children if c is not row)
+        row.close()
+        self._on_row_change()
+
+    def _on_row_change(self, _change: Any = None) -> None:
+        self._syncing = True
+        try:
+            pairs = [(r.children[0].value.strip(), r.children[1].value) for r in self.rows]
+            self.value = {k: v for k, v in pairs if k}
+        finally:
+            self._syncing = False
+
+    @observe("value")
+    def _on_value_change(self, change: Any) -> None:
+        if self._syncing:
+            return
+        for row in self.rows:
+            row.close()
+        self.children = (self.add_button,)
+        for name, value in change.new.items():
+            self.add_row(name, value)
+
+
+@dataclasses.dataclass(frozen=True)
+class _StoreFacts:
+    """What the store says about the preset shown, read once per change rather than per key."""
+
+    builtin: bool = False
+    modified: bool = False
+    active: bool = False
+    key_hint: str | None = None
+
+    @classmethod
+    def read(cls, store: PresetStore, name: str) -> _StoreFacts:
+        if not name:
+            return cls()
+        return cls(
+            builtin=store.is_builtin(name),
+            modified=store.is_modified(name),
+            active=name == store.active_name,
+            key_hint=store.key_hint(name),
+        )
+
+
+class SettingsPanel(w.VBox):
+    """Presets, as in Koharu's "Local LLM & OpenAI Compatible Providers" settings section.
+
+    Drive it from Python as a user would: set `panel.base_url.value`, call
+    `panel.test_button.click()` (or `panel.test_connection(wait=True)`), read `panel.status`.
+    """
+
+    selected = Unicode(help="The preset in the form; empty while a new one is being made.")
+    dirty = Bool(False, help="The form differs from the saved preset.")
+    testing = Bool(False, help="A connection test is running.")
+
+    def __init__(
+        self, name: str | None = None, *, store: PresetStore | None = None, **kwargs: Any
+    ) -> None:
+        self._store = store or get_store()
+        self._lock = threading.RLock()
+        self._generation = 0  # bumped when the tested endpoint changes: late results are dropped
+        self._quiet = False  # set while the panel fills its own fields
+        self._writing = False  # set while this panel writes the store
+        self._stored: Preset | None = None
+        self._loaded: tuple[Any, ...] = ()
+        self._facts = _StoreFacts()
+        self._test_thread: threading.Thread | None = None
+        self.last_report: ConnectionReport | None = None
+        self._message = ""
+        self._build()
+        super().__init__(children=self._layout_children(), **kwargs)
+        self.add_class("compat-nb-panel")
+        self._wire()
+        start = self._store.resolve_name(name) if name else None
+        start = start or self._store.active_name or DEFAULT_PRESET
+        self._refresh_options(start)
+        self._select(start)
+        self._store.observe(self._on_store_change)
+
+    # --- building ----------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.title = w.HTML("<b>Local LLM &amp; OpenAI-compatible providers</b>")
+        self.preset = _field(w.Dropdown, "preset", "Preset")
+        self.new_name = _field(w.Text, "new_name", "Name", placeholder="name of the new preset")
+        self.base_url = _field(
+            w.Text, "base_url", "Base URL", placeholder="http://127.0.0.1:1234/v1"
+        )
+        self.api_key = _field(w.Password, "api_key", "API Key (optional)")
+        self.api_key_env = _field(
+            w.Text, "api_key_env", "use environment variable", placeholder="e.g. OPENAI_API_KEY"
+        )
+        self.model = _field(
+            w.Combobox, "model", "Model name", placeholder="exact model id", ensure_option=False
+        )
+        self.test_button = _button("test_button", "Test Connection", icon="plug")
+        self.status = _css(w.HTML(layout=w.Layout(max_width="600px")), "status")
+        # Under the selector, aligned with the fields: it describes the preset chosen.
+        indent = f"0 0 0 calc({_LABEL_WIDTH} + 8px)"
+        self.summary = _css(w.HTML(layout=w.Layout(margin=indent, max_width="600px")), "summary")
+        for name, (*_, label, placeholder) in _NUMBER_FIELDS.items():
+            setattr(self, name, _field(w.Text, name, label, placeholder=placeholder))
+        self.system_prompt = _field(
+            w.Textarea,
+            "system_prompt",
+            "System prompt",
+            placeholder="appended to the translation instruction, e.g. 'Use formal register.'",
+            rows=3,
+        )
+        self.target_language = _field(
+            w.Text, "target_language", "Target language", placeholder="English (%%translate's)"
+        )
+        self.headers = _css(HeaderRows(), "headers")
+        self.save_button = _button("save", "Save", button_style="primary", icon="save")
+        self.use_button = _button("use", "Use for %%translate", icon="check")
+        self.delete_button = _button("delete", "Delete", button_style="danger", icon="trash")
+        self.reset_button = _button("reset", "Reset to defaults", icon="undo")
+        self.forget_key_button = _button("forget_key", "Forget saved key", icon="key")
+
+    def _layout_children(self) -> list[Any]:
+        advanced = w.VBox(
+            [
+                self.temperature,
+                self.max_tokens,
+                self.system_prompt,
+                w.HBox([_label("Extra headers"), self.headers]),
+                self.timeout,
+                self.target_language,
+                self.input_price,
+                self.output_price,
+            ]
+        )
+        self.advanced = w.Accordion(
+            children=[advanced], titles=("Advanced",), layout=w.Layout(width="650px")
+        )
+        buttons = [self.save_button, self.use_button, self.delete_button, self.reset_button]
+        return [
+            self.title,
+            self.preset,
+            self.summary,
+            self.new_name,
+            self.base_url,
+            self.api_key,
+            self.api_key_env,
+            self.model,
+            w.HBox([self.test_button, self.status], layout=w.Layout(align_items="center")),
+            self.advanced,
+            w.HBox([*buttons, self.forget_key_button]),
+        ]
+
+    def _wire(self) -> None:
+        """Every handler, in one place."""
+        self.preset.observe(self._on_preset_change, "value")
+        for name in ("base_url", "api_key", "api_key_env"):
+            getattr(self, name).observe(self._on_endpoint_change, "value")
+        self.model.observe(self._on_model_change, "value")
+        for name in ("new_name", *_TEXT_FIELDS, *_NUMBER_FIELDS, "api_key"):
+            getattr(self, name).observe(self._on_field_change, "value")
+        self.headers.observe(self._on_field_change, "value")
+        self.test_button.on_click(self._on_test_button_click)
+        self.save_button.on_click(self._on_save_button_click)
+        self.use_button.on_click(self._on_use_button_click)
+        self.delete_button.on_click(self._on_delete_button_click)
+        self.reset_button.on_click(self._on_reset_button_click)
+        self.forget_key_button.on_click(self._on_forget_key_button_click)
+
+    # --- handlers ----------------------------------------------------------------------------
+
+    def _on_preset_change(self, change: Any) -> None:
+        if self._quiet:
+            return
+        old, was_dirty = self.selected or "the new preset", self.dirty
+        self._select(change.new)
+        if was_dirty:
+            self._say(f"Discarded unsaved changes to {old!r}.", "warn")
+
+    def _on_endpoint_change(self, _change: Any) -> None:
+        # A result describes the endpoint that was tested; editing it makes the result stale.
+        if not self._quiet and (self.last_report is not None or self.testing):
+            self._forget_report()
+
+    def _on_model_change(self, _change: Any) -> None:
+        if not self._quiet and self.last_report is not None:
+            self._show_report(self.last_report)  # the "not among them" warning follows typing
+
+    def _on_field_change(self, _change: Any) -> None:
+        if not self._quiet:
+            self._refresh_marks()
+
+    def _on_test_button_click(self, _button: Any) -> None:
+        self.test_connection()
+
+    def _on_save_button_click(self, _button: Any) -> None:
+        self.save()
+
+    def _on_use_button_click(self, _button: Any) -> None:
+        self.use()
+
+    def _on_delete_button_click(self, _button: Any) -> None:
+        self.delete()
+
+    def _on_reset_button_click(self, _button: Any) -> None:
+        self.reset()
+
+    def _on_forget_key_button_click(self, _button: Any) -> None:
+        name = self.selected
+        self._write(lambda: self._store.forget_key(name), select=name)
+        self._say(f"Forgot the saved key for {name!r}.", "ok")
+
+    def _on_store_change(self, _store: PresetStore) -> None:
+        """Another panel (or the magic) wrote the store: follow it without losing edits."""
+        if self._writing:
+            return
+        try:
+            if self.selected and self.selected not in self._store.names():
+                gone = self.selected
+                self._refresh_options(self._store.active_name or DEFAULT_PRESET)
+                self._select(self.preset.value)
+                self._say(f"Preset {gone!r} was deleted elsewhere.", "warn")
+                return
+            self._refresh_options(self.preset.value)
+            if self.selected and not self.dirty:
+                self._show(self._store.get(self.selected))
+            else:
+                self._facts = _StoreFacts.read(self._store, self.selected)
+                self._refresh_marks()
+        except CompatError as exc:  # e.g. a presets file broken by hand: say so, here
+            self._say(exc.message, "error")
+
+    @property
+    def message(self) -> str:
+        """The status line as plain text."""
+        return self._message
+
+    # --- actions -----------------------------------------------------------------------------
+
+    def test_connection(self, *, wait: bool = False) -> ConnectionReport | None:
+        """GET /models in a background thread; with wait=True, block and return the report."""
+        try:
+            preset = self._form_preset()
+        except CompatError as exc:
+            self._say(exc.message, "error")
+            return None
+        with self._lock:
+            self._generation += 1
+            generation = self._generation
+            self.last_report = None
+            self.testing = True
+        self._say("Testing…", "busy")
+        thread = threading.Thread(
+            target=self._run_test,
+            args=(preset, generation),
+            name="compat_nb test connection",
+            daemon=True,  # the client's 5 s deadline ends it; it never holds up kernel exit
+        )
+        self._test_thread = thread
+        thread.start()
+        if not wait:
+            return None
+        thread.join()
+        return self.last_report if generation == self._generation else None
+
+    def _run_test(self, preset: Preset, generation: int) -> None:
+        try:
+            report = get_client().test_connection(preset)
+        except Exception as exc:  # a bug must not leave the button disabled forever
+            error = redact(f"{type(exc).__name__}: {exc}", preset.resolve_key())
+            report = ConnectionReport(False, error=error, base_url=preset.base_url)
+        with self._lock:
+            if generation != self._generation:
+                return  # the preset or endpoint changed while this ran
+            self.testing = False
+            self.last_report = report
+            if report.ok:
+                self.model.options = tuple(report.model_ids)
+            self._show_report(report)
+
+    def save(self) -> Preset | None:
+        """Save the form as a preset; the key goes to the credentials file and leaves the form."""
+        try:
+            preset = self._form_preset()
+            if not self.selected:
+                self._check_new_name(preset.name)
+            saved: Preset = self._write(lambda: self._store.save(preset), select=preset.name)
+        except CompatError as exc:
+            self._say(exc.message, "error")
+            return None
+        problems = saved.problems()
+        note = f" Not usable yet: {' and '.join(problems)}." if problems else ""
+        self._say(f"Saved {saved.name!r}.{note}", "warn" if problems else "ok")
+        return saved
+
+    def use(self) -> Preset | None:
+        """Make the preset the one `%%translate` uses, saving unsaved edits first."""
+        if (self.dirty or not self.selected) and self.save() is None:
+            return None
+        name = self.selected
+        try:
+            self._store.get(name).require_usable()  # says what is missing, and how to fill it
+            preset: Preset = self._write(lambda: self._store.use(name), select=name)
+        except CompatError as exc:
+            self._say(exc.message, "error")
+            return None
+        self._say(f"%%translate now uses {name!r} ({preset.model} at {preset.base_url}).", "ok")
+        return preset
+
+    def delete(self) -> None:
+        """Delete the user preset shown (built-ins are reset instead)."""
+        name = self.selected
+        fallback = self._store.active_name
+        fallback = fallback if fallback and fallback != name else DEFAULT_PRESET
+        self._write(lambda: self._store.delete(name), select=fallback)
+        self._say(f"Deleted {name!r}.", "ok")
+
+    def reset(self) -> None:
+        """Drop a built-in's saved changes (and its saved key)."""
+        name = self.selected
+        self._write(lambda: self._store.reset(name), select=name)
+        self._say(f"Reset {name!r} to its defaults.", "ok")
+
+    def close(self) -> None:
+        """Stop following the store, drop a running test's result, close every child widget."""
+        self._store.unobserve(self._on_store_change)
+        with self._lock:
+            self._generation += 1
+        for widget in _descendants(self):
+            widget.close()
+        super().close()
+
+    # --- form <-> preset ---------------------------------------------------------------------
+
+    def _form_preset(self) -> Preset:
+        """The preset the form describes; ConfigError (from Preset or a number) when it can't."""
+        name = self.selected or self.new_name.value.strip()
+        values: dict[str, Any] = {f: getattr(self, f).value.strip() or None for f in _TEXT_FIELDS}
+        values["base_url"] = values["base_url"] or ""
+        values["model"] = values["model"] or ""
+        for field, spec in _NUMBER_FIELDS.items():
+            values[field] = _parse_number(getattr(self, field).value, spec)
+        values["headers"] = self.headers.value
+        key = self.api_key.value.strip()
+        if key:
+            values["api_key"] = key
+        # Starting from the stored preset keeps its saved key (used by Test) and its hint.
+        return (self._stored or Preset(name)).replace(name=name, **values)
+
+    def _check_new_name(self, name: str) -> None:
+        existing = {n.casefold(): n for n in self._store.names()}.get(name.casefold())
+        if existing:
+            raise ConfigError(
+                f"A preset named {existing!r} exists already: choose it in the Preset list to "
+                "edit it, or give the new one another name."
+            )
+
+    def _snapshot(self) -> tuple[Any, ...]:
+        fields = ("new_name", "api_key", *_TEXT_FIELDS, *_NUMBER_FIELDS)
+        return (*(getattr(self, f).value for f in fields), tuple(self.headers.value.items()))
+
+    def _select(self, name: str) -> None:
+        """Show another preset (or a blank new one): a fresh form, no test result."""
+        self._forget_report()
+        self.model.options = ()
+        self.selected = "" if name == NEW_PRESET else name
+        self._show(self._store.get(name) if self.selected else None)
+
+    def _show(self, preset: Preset | None) -> None:
+        """Fill the fields from a preset; the key field is always left empty."""
+        self._stored = preset
+        shown = preset or Preset("")
+        self._quiet = True
+        try:
+            for field in _TEXT_FIELDS:
+                getattr(self, field).value = getattr(shown, field) or ""
+            for field in _NUMBER_FIELDS:
+                getattr(self, field).value = _format_number(getattr(shown, field))
+            self.headers.value = dict(shown.headers)
+            self.api_key.value = ""
+            self.new_name.value = ""
+        finally:
+            self._quiet = False
+        self._loaded = self._snapshot()
+        self._facts = _StoreFacts.read(self._store, self.selected)
+        self._refresh_marks()
+
+    def _write(self, action: Any, *, select: str) -> Any:
+        """Run a store write, then show `select`; other panels hear of it through the store."""
+        self._writing = True
+        try:
+            result = action()
+        finally:
+            self._writing = False
+        self._refresh_options(select)
+        if select != self.selected:
+            self._select(select)
+        else:
+            self._show(self._store.get(select))
+        return result
+
+    # --- display -----------------------------------------------------------------------------
+
+    def _refresh_options(self, value: str) -> None:
+        active = self._store.active_name
+        options = [(f"{n}  ★ active" if n == active else n, n) for n in self._store.names()]
+        self._quiet = True
+        try:
+            self.preset.options = [*options, (NEW_PRESET, NEW_PRESET)]
+            self.preset.value = value
+        finally:
+            self._quiet = False
+
+    def _refresh_marks(self) -> None:
+        """The active mark, unsaved mark, usability note and which buttons apply."""
+        name, facts = self.selected, self._facts
+        self.dirty = self._snapshot() != self._loaded
+        creating, builtin, hint, active = not name, facts.builtin, facts.key_hint, facts.active
+        preset = Preset(
+            name,
+            base_url=self.base_url.value,
+            model=self.model.value,
+            api_key_env=self.api_key_env.value,
+        )
+        problems = preset.problems()
+
+        _show_if(self.new_name, creating)
+        _show_if(self.delete_button, not creating and not builtin)
+        _show_if(self.reset_button, builtin)
+        self.reset_button.disabled = not facts.modified
+        _show_if(self.forget_key_button, hint is not None)
+        self.api_key.placeholder = f"key saved ({hint})" if hint else "paste a key, or leave empty"
+        self.use_button.disabled = bool(problems) or (active and not self.dirty)
+
+        marks = []
+        if active:
+            marks.append("<b>★ active for %%translate</b>")
+        if self.dirty:
+            marks.append(f"<span style='color:{_COLORS['warn']}'>● unsaved changes</span>")
+        if problems:
+            fix = self._stored.hint if self._stored and self._stored.hint else None
+            text = f"Not usable yet: {' and '.join(problems)}" + (f" — {fix}" if fix else ".")
+            marks.append(html.escape(text, quote=False))
+        if preset.key_status == "env unset" and not (self.api_key.value or hint):
+            unset = f"${preset.api_key_env} is not set in this kernel's environment."
+            marks.append(html.escape(unset, quote=False))
+        self.summary.value = " · ".join(marks)
+
+    def _forget_report(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self.last_report = None
+            self.testing = False
+        self._say("", "busy")
+
+    def _show_report(self, report: ConnectionReport) -> None:
+        report = dataclasses.replace(report, model=self.model.value.strip() or None)
+        text = report.message
+        if report.ok and not report.model and report.model_ids:
+            text += ". Choose a Model name from the suggestions"
+        kind = "ok" if report.ok and report.model_found is not False else "warn"
+        self._say(text, kind if report.ok else "error")
+
+    def _say(self, text: str, kind: str) -> None:
+        # Messages come from the client and Preset, which redact keys; this is a second net.
+        text = redact(text, self.api_key.value, self._stored.api_key if self._stored else None)
+        self._message = text
+        if not text:
+            self.status.value = ""
+            return
+        escaped = html.escape(text, quote=False)
+        self.status.value = f"<span style='color:{_COLORS[kind]}'>{escaped}</span>"
+
+    @observe("testing")
+    def _on_testing_change(self, change: Any) -> None:
+        self.test_button.disabled = change.new
+        self.test_button.description = "Testing…" if change.new else "Test Connection"
+
+
+def settings_panel(name: str | None = None) -> SettingsPanel:
+    """The settings panel, showing preset `name` (default: the active one)."""
+    return SettingsPanel(name)
