@@ -32,6 +32,7 @@ from .protocol import (
     RetryPolicy,
     decode_body,
     error_for_response,
+    error_in_body,
     html_error,
     is_html,
     parse_chat_response,
@@ -268,14 +269,7 @@ class Client:
             if is_html(response.headers.get("content-type", ""), body):
                 raise html_error(str(response.url))
             if isinstance(body, Mapping) and body.get("error"):
-                raise error_for_response(
-                    response.status_code if response.status_code >= 400 else 500,
-                    body,
-                    url=str(response.url),
-                    preset=preset,
-                    model=None,
-                    endpoint="models",
-                )
+                raise error_in_body(body, where=preset.base_url, secret=preset.resolve_key())
             ids = parse_models(body)
         except CompatError as exc:
             return ConnectionReport(False, error=exc.message, latency_ms=latency, **fields)
@@ -290,6 +284,8 @@ class Client:
             response = self._drive(core)
             try:
                 response.read()
+            except httpx.HTTPError as exc:
+                raise _body_error(exc, preset, str(request.url)) from None
             finally:
                 response.close()
             return self._report(preset, response, started)
@@ -303,8 +299,12 @@ class Client:
             request = self._models_request(preset)
             core = self._attempts(request, preset, None, "models", _NO_RETRY)
             response = await self._adrive(core)
-            await response.aread()
-            await response.aclose()
+            try:
+                await response.aread()
+            except httpx.HTTPError as exc:
+                raise _body_error(exc, preset, str(request.url)) from None
+            finally:
+                await response.aclose()
             return response
 
         try:
@@ -332,6 +332,8 @@ class Client:
         response = self._drive(self._attempts(request, preset, model, "chat/completions"))
         try:
             content = response.read()
+        except httpx.HTTPError as exc:
+            raise _body_error(exc, preset, str(request.url)) from None
         finally:
             response.close()
         return self._finish_plain(preset, response, content, started)
@@ -344,6 +346,8 @@ class Client:
         response = await self._adrive(self._attempts(request, preset, model, "chat/completions"))
         try:
             content = await response.aread()
+        except httpx.HTTPError as exc:
+            raise _body_error(exc, preset, str(request.url)) from None
         finally:
             await response.aclose()
         return self._finish_plain(preset, response, content, started)
@@ -354,7 +358,7 @@ class Client:
         body = decode_body(content, response.headers.get("content-type", ""))
         if is_html(response.headers.get("content-type", ""), body):
             raise html_error(str(response.url))
-        result = parse_chat_response(body, where=preset.base_url)
+        result = parse_chat_response(body, where=preset.base_url, secret=preset.resolve_key())
         latency = (time.perf_counter() - started) * 1000
         return _with_timings(result, latency_ms=latency, ttft_ms=None)
 
@@ -437,7 +441,7 @@ class _StreamState:
         self.started = started
         self.ttft_ms: float | None = None
         self.decoder = SSEDecoder()
-        self.acc = ChatAccumulator(where=preset.base_url)
+        self.acc = ChatAccumulator(where=preset.base_url, secret=preset.resolve_key())
         self.done = False
         content_type = response.headers.get("content-type", "")
         if "html" in content_type:
@@ -480,7 +484,9 @@ class _StreamState:
         if self.plain:
             body = decode_body("\n".join(self._plain_lines).encode(), "application/json")
             return _with_timings(
-                parse_chat_response(body, where=self.preset.base_url),
+                parse_chat_response(
+                    body, where=self.preset.base_url, secret=self.preset.resolve_key()
+                ),
                 latency_ms=latency,
                 ttft_ms=latency,
             )
@@ -509,6 +515,16 @@ def _timeout_text(preset: Preset, seconds: float | None) -> str:
     return (
         f"{preset.base_url} did not answer{within}. A local model may still be loading: "
         "run the cell again, or allow longer with `--timeout SECONDS` or the preset's timeout."
+    )
+
+
+def _body_error(exc: httpx.HTTPError, preset: Preset, url: str) -> CompatError:
+    """The answer's headers arrived but its body did not: a timeout, or the server hung up."""
+    if isinstance(exc, httpx.TimeoutException):
+        return RequestTimeout(_timeout_text(preset, None), url=url)
+    return StreamError(
+        f"The answer from {preset.base_url} broke off ({type(exc).__name__}) before it was "
+        "complete. Run the cell again to retry; if it keeps happening, check the server's log."
     )
 
 

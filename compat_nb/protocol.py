@@ -35,6 +35,7 @@ __all__ = [
     "RetryPolicy",
     "Usage",
     "error_for_response",
+    "error_in_body",
     "parse_chat_response",
     "parse_models",
     "split_reasoning",
@@ -72,7 +73,7 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     lowered = {k.lower(): v for k, v in headers.items()}
     try:
         if "retry-after-ms" in lowered:
-            return float(lowered["retry-after-ms"]) / 1000
+            return max(0.0, float(lowered["retry-after-ms"]) / 1000)
         value = lowered.get("retry-after")
         if value is None:
             return None
@@ -228,15 +229,20 @@ def _message_reasoning(message: Mapping[str, Any]) -> str:
     return ""
 
 
-def parse_chat_response(body: Any, *, where: str) -> ChatResult:
-    """A ChatResult from a non-streamed chat completion body."""
+def error_in_body(body: Any, *, where: str, secret: str | None = None) -> InvalidResponseError:
+    """A 200 whose body is an error (a model still loading); the server may echo the key."""
+    return InvalidResponseError(
+        f"{where} answered 200 with an error: {redact(_server_message(body), secret)}. "
+        "Check the server's log; retry once the model is loaded.",
+        status_code=200,
+        body=body,
+    )
+
+
+def parse_chat_response(body: Any, *, where: str, secret: str | None = None) -> ChatResult:
+    """A ChatResult from a non-streamed chat completion body; `secret` is scrubbed from errors."""
     if isinstance(body, Mapping) and body.get("error"):
-        raise InvalidResponseError(
-            f"{where} answered 200 with an error: {_server_message(body)}. "
-            "Check the server's log; retry once the model is loaded.",
-            status_code=200,
-            body=body,
-        )
+        raise error_in_body(body, where=where, secret=secret)
     choices = body.get("choices") if isinstance(body, Mapping) else None
     if not choices or not isinstance(choices, list) or not isinstance(choices[0], Mapping):
         raise InvalidResponseError(
@@ -271,10 +277,12 @@ class ChatAccumulator:
 
     _OPEN, _CLOSE = "<think>", "</think>"
 
-    def __init__(self, *, where: str) -> None:
+    def __init__(self, *, where: str, secret: str | None = None) -> None:
         self.where = where
+        self._secret = secret  # scrubbed from error messages: a server may echo the key
         self._text: list[str] = []
-        self._reasoning: list[str] = []
+        self._reasoning: list[str] = []  # <think> blocks
+        self._reasoning_field = ""  # `reasoning_content` deltas: pieces of one text
         self._pending = ""
         self._state = "start"  # start -> (think -> after ->) text
         self.usage: Usage | None = None
@@ -293,14 +301,16 @@ class ChatAccumulator:
             chunk = json.loads(data)
         except ValueError:
             raise StreamError(
-                f"{self.where} sent a stream chunk that is not JSON: {data[:120]!r}.",
+                f"{self.where} sent a stream chunk that is not JSON: "
+                f"{redact(data, self._secret)[:120]!r}.",
                 partial=self.text,
             ) from None
         if not isinstance(chunk, Mapping):
             return ""
         if chunk.get("error"):
             raise StreamError(
-                f"{self.where} reported an error mid-stream: {_server_message(chunk)}. "
+                f"{self.where} reported an error mid-stream: "
+                f"{redact(_server_message(chunk), self._secret)}. "
                 "The text received so far is kept.",
                 partial=self.text,
             )
@@ -314,7 +324,7 @@ class ChatAccumulator:
             reasoning = _message_reasoning(delta)
             if reasoning:
                 self.started = True
-                self._reasoning.append(reasoning)
+                self._reasoning_field += reasoning
             content = delta.get("content")
             if isinstance(content, str) and content:
                 self.started = True
@@ -365,7 +375,8 @@ class ChatAccumulator:
 
     def result(self, *, latency_ms: float | None, ttft_ms: float | None) -> ChatResult:
         text, late_reasoning = split_reasoning(self.text)  # a lone </think> only shows at the end
-        reasoning = "\n".join(r for r in [*self._reasoning, late_reasoning] if r)
+        parts = [self._reasoning_field, *self._reasoning, late_reasoning]
+        reasoning = "\n".join(r for r in parts if r)
         return ChatResult(
             text=text,
             reasoning=reasoning,

@@ -152,10 +152,10 @@ class PresetStore:
     def get(self, name: str) -> Preset:
         """The preset as it would be used: saved fields over the built-in, key merged in."""
         name = self.resolve_name(name)
-        saved = self._saved().get("presets", {}).get(name)
+        saved = self._saved().get("presets", {})
         builtin = BUILTIN_PRESETS.get(name)
-        if saved is not None:
-            preset = Preset.from_dict({**saved, "name": name})
+        if name in saved:
+            preset = self._from_file(name, saved[name])
             if builtin is not None:
                 preset = preset.replace(hint=builtin.hint)
         else:
@@ -167,6 +167,18 @@ class PresetStore:
         if name == LOCAL_PRESET_NAME and not preset.base_url:
             preset = _with_local_server(preset)
         return preset
+
+    def _from_file(self, name: str, fields: Any) -> Preset:
+        """A saved preset; PresetFileError when a hand edit left its entry unreadable."""
+        try:
+            if not isinstance(fields, dict):
+                raise TypeError(f"expected an object, got {type(fields).__name__}")
+            return Preset.from_dict({**fields, "name": name})
+        except (TypeError, AttributeError, ValueError) as exc:
+            raise PresetFileError(
+                f"{self.presets_path}: preset {name!r} is not valid ({exc}). Fix or remove "
+                "that entry by hand; compat_nb will not overwrite it."
+            ) from None
 
     def key_hint(self, name: str) -> str | None:
         """'…abcd' for a stored key (enough to recognise it, not to use it), else None."""

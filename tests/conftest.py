@@ -41,9 +41,10 @@ def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def ip() -> Iterator[object]:
     """A terminal IPython shell with the extension loaded."""
+    from IPython import get_ipython
     from IPython.testing.globalipapp import start_ipython
 
-    shell = start_ipython()
+    shell = start_ipython() or get_ipython()  # it returns None once the shell exists
     shell.run_line_magic("load_ext", "compat_nb")
     yield shell
     shell.run_line_magic("unload_ext", "compat_nb")

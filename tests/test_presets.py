@@ -1,0 +1,227 @@
+"""Preset: URL normalisation, usability, options, keys, headers, the built-in catalog."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import MARKER_KEY
+
+from compat_nb.errors import ConfigError
+from compat_nb.presets import BUILTIN_PRESETS, Preset, join_url, normalize_base_url
+
+
+@pytest.mark.parametrize(
+    ("pasted", "root"),
+    [
+        (" http://127.0.0.1:1234/v1/ ", "http://127.0.0.1:1234/v1"),
+        ("http://127.0.0.1:1234/v1///", "http://127.0.0.1:1234/v1"),
+        ("\thttp://127.0.0.1:1234/v1\n", "http://127.0.0.1:1234/v1"),
+        ("http://127.0.0.1:1234/v1/chat/completions", "http://127.0.0.1:1234/v1"),
+        ("http://127.0.0.1:1234/v1/chat/completions/", "http://127.0.0.1:1234/v1"),
+        ("https://api.provider.com/v1/models", "https://api.provider.com/v1"),
+        ("https://openrouter.ai/api/v1/chat/completions", "https://openrouter.ai/api/v1"),
+        ("http://host//v1//chat/completions", "http://host/v1"),
+        ("http://127.0.0.1:1234", "http://127.0.0.1:1234"),
+        ("http://127.0.0.1:1234/", "http://127.0.0.1:1234"),
+        ("localhost:1234/v1", "http://localhost:1234/v1"),
+        ("HTTP://Example.com/v1", "http://Example.com/v1"),
+        (
+            "https://gw.example.com/openai/v1/chat/completions?api-version=2024-10-21",
+            "https://gw.example.com/openai/v1?api-version=2024-10-21",
+        ),
+        ("https://gw.example.com/v1/?a=1&b=2", "https://gw.example.com/v1?a=1&b=2"),
+        ("", ""),
+        ("   ", ""),
+        (None, ""),
+    ],
+)
+def test_normalize_base_url(pasted: str | None, root: str) -> None:
+    assert normalize_base_url(pasted) == root
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    [
+        "http://h:1/v1/",
+        "http://h:1/v1/chat/completions",
+        "http://h:1//v1//models//",
+        "http://h:1/v1?x=1",
+        "http://h:1/",
+    ],
+)
+def test_joined_endpoints_never_contain_double_slash(pasted: str) -> None:
+    root = normalize_base_url(pasted)
+    for endpoint in ("models", "chat/completions", "/chat/completions"):
+        url = join_url(root, endpoint)
+        assert "//" not in url.split("://", 1)[1], url
+        assert url.split("?")[0].endswith("/" + endpoint.lstrip("/"))
+
+
+def test_join_url_keeps_query_at_the_end() -> None:
+    root = normalize_base_url("https://gw.example.com/v1/chat/completions?api-version=1")
+    assert join_url(root, "chat/completions") == (
+        "https://gw.example.com/v1/chat/completions?api-version=1"
+    )
+    assert join_url(root, "models") == "https://gw.example.com/v1/models?api-version=1"
+
+
+def test_preset_normalises_its_fields() -> None:
+    preset = Preset(
+        "  Mine ",
+        " http://127.0.0.1:1234/v1/chat/completions ",
+        " llama3.2:3b ",
+        api_key_env="  ",
+    )
+    assert preset.name == "Mine"
+    assert preset.base_url == "http://127.0.0.1:1234/v1"
+    assert preset.model == "llama3.2:3b"
+    assert preset.api_key_env is None
+    assert preset.replace(base_url="http://x/v1/models/").base_url == "http://x/v1"
+
+
+def test_preset_without_base_url_names_what_is_missing() -> None:
+    preset = Preset("Half", model="m")
+    assert not preset.usable
+    assert preset.problems() == ["Base URL is empty"]
+    with pytest.raises(ConfigError) as info:
+        preset.require_usable()
+    assert "'Half'" in str(info.value)
+    assert "Base URL is empty" in str(info.value)
+    assert "Model name" not in str(info.value)
+    assert "--base-url" in str(info.value)  # the fix is named
+
+
+def test_preset_without_model_names_what_is_missing() -> None:
+    preset = Preset("Half", base_url="http://h/v1")
+    with pytest.raises(ConfigError) as info:
+        preset.require_usable()
+    assert "Model name is empty" in str(info.value)
+    assert "Base URL" not in str(info.value)
+
+
+def test_empty_preset_names_both_and_a_builtin_gives_its_own_hint() -> None:
+    with pytest.raises(ConfigError) as info:
+        Preset("Empty").require_usable()
+    assert "Base URL is empty and Model name is empty" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        BUILTIN_PRESETS["LM Studio"].require_usable()
+    assert "Model name is empty" in str(info.value)
+    assert "LM Studio" in str(info.value) and "start its server" in str(info.value)
+
+
+def test_usable_preset_returns_itself() -> None:
+    preset = Preset("ok", "http://h/v1", "m")
+    assert preset.usable and preset.require_usable() is preset
+
+
+def test_options_leave_out_what_is_unset() -> None:
+    assert Preset("p", "http://h/v1", "m").options() == {}
+    preset = Preset("p", "http://h/v1", "m", temperature=0.0, max_tokens=64)
+    assert preset.options() == {"temperature": 0.0, "max_tokens": 64}
+    assert preset.options(temperature=None) == {"max_tokens": 64}
+    assert preset.options(temperature=0.7) == {"temperature": 0.7, "max_tokens": 64}
+
+
+@pytest.mark.parametrize("blank", ["", "   ", None])
+def test_blank_key_is_no_key(blank: str | None) -> None:
+    preset = Preset("p", "http://h/v1", "m", api_key=blank)
+    assert preset.api_key is None
+    assert preset.resolve_key() is None
+    assert preset.key_status == "none"
+
+
+def test_key_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    preset = Preset("p", "http://h/v1", "m", api_key_env="COMPAT_NB_TEST_KEY")
+    monkeypatch.delenv("COMPAT_NB_TEST_KEY", raising=False)
+    assert preset.resolve_key() is None
+    assert preset.key_status == "env unset"
+    monkeypatch.setenv("COMPAT_NB_TEST_KEY", "  ")
+    assert preset.resolve_key() is None
+    monkeypatch.setenv("COMPAT_NB_TEST_KEY", f" {MARKER_KEY} ")
+    assert preset.resolve_key() == MARKER_KEY
+    assert preset.key_status == "env"
+    # A key given directly wins over the variable.
+    direct = preset.replace(api_key="sk-direct")
+    assert direct.resolve_key() == "sk-direct"
+    assert direct.key_status == "set"
+
+
+def test_extra_headers_are_kept() -> None:
+    headers = {"HTTP-Referer": "https://example.com", "X-OpenRouter-Title": "compat_nb"}
+    preset = Preset("OR", "https://openrouter.ai/api/v1", "m", headers=headers)
+    assert preset.headers == headers
+    assert preset.to_dict()["headers"] == headers
+
+
+@pytest.mark.parametrize("name", ["Authorization", "authorization", "AUTHORIZATION"])
+def test_authorization_extra_header_is_rejected(name: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Preset("gw", "http://h/v1", "m", headers={name: f"Bearer {MARKER_KEY}"})
+    assert "API key field" in str(info.value)
+    assert MARKER_KEY not in str(info.value)
+
+
+def test_repr_and_file_fields_never_show_the_key() -> None:
+    preset = Preset("p", "http://h/v1", "m", api_key=MARKER_KEY, temperature=0.3)
+    assert MARKER_KEY not in repr(preset)
+    assert MARKER_KEY not in str(preset)
+    assert "api_key='***'" in repr(preset)
+    assert "temperature=0.3" in repr(preset)
+    assert "api_key" not in preset.to_dict()
+    assert MARKER_KEY not in repr(preset.to_dict())
+    assert MARKER_KEY not in repr(preset.replace(model="other"))
+
+
+def test_to_dict_round_trip_drops_empty_values_and_the_key() -> None:
+    preset = Preset(
+        "p",
+        "http://h/v1?x=1",
+        "m",
+        api_key=MARKER_KEY,
+        api_key_env="VAR",
+        max_tokens=10,
+        system_prompt="Be formal.",
+        headers={"X-A": "1"},
+        timeout=30.0,
+    )
+    data = preset.to_dict()
+    assert data == {
+        "name": "p",
+        "base_url": "http://h/v1?x=1",
+        "model": "m",
+        "api_key_env": "VAR",
+        "max_tokens": 10,
+        "system_prompt": "Be formal.",
+        "headers": {"X-A": "1"},
+        "timeout": 30.0,
+    }
+    # A key smuggled into the file (or an unknown field) is ignored on load.
+    again = Preset.from_dict({**data, "api_key": "sk-from-file", "unknown": 1})
+    assert again == preset.replace(api_key=None)
+
+
+def test_builtin_catalog() -> None:
+    expected = {
+        "Ollama": ("http://localhost:11434/v1", None),
+        "LM Studio": ("http://127.0.0.1:1234/v1", None),
+        "Preset 1": ("", None),
+        "Preset 2": ("", None),
+        "vLLM": ("http://localhost:8000/v1", None),
+        "llama.cpp": ("http://localhost:8080/v1", None),
+        "OpenAI": ("https://api.openai.com/v1", "OPENAI_API_KEY"),
+        "OpenRouter": ("https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
+        "Together": ("https://api.together.xyz/v1", "TOGETHER_API_KEY"),
+        "Google AI": (
+            "https://generativelanguage.googleapis.com/v1beta/openai",
+            "GEMINI_API_KEY",
+        ),
+        "Cohere": ("https://api.cohere.com/compatibility/v1", "COHERE_API_KEY"),
+    }
+    for name, (url, env) in expected.items():
+        preset = BUILTIN_PRESETS[name]
+        assert (preset.base_url, preset.api_key_env) == (url, env), name
+        assert preset.api_key is None
+    for name in ("Groq", "DeepSeek", "Mistral"):
+        assert BUILTIN_PRESETS[name].base_url.startswith("https://")
+        assert BUILTIN_PRESETS[name].api_key_env
+    assert list(BUILTIN_PRESETS)[:4] == ["Ollama", "LM Studio", "Preset 1", "Preset 2"]
+    assert not BUILTIN_PRESETS["Preset 1"].usable and not BUILTIN_PRESETS["Preset 2"].usable
