@@ -133,7 +133,7 @@ class Client:
 
     def _headers(self, preset: Preset) -> dict[str, str]:
         headers = {"User-Agent": f"compat_nb/{__version__}", "Accept": "application/json"}
-        headers.update(preset.headers)
+        headers.update(preset.request_headers())
         key = preset.resolve_key()
         if key:  # an empty key sends no header at all: some servers reject "Bearer "
             headers["Authorization"] = f"Bearer {key}"

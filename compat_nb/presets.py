@@ -19,6 +19,17 @@ __all__ = ["BUILTIN_PRESETS", "LOCAL_PRESET_NAME", "Preset", "normalize_base_url
 
 LOCAL_PRESET_NAME = "Local"
 
+# name -> (lowest, highest, how a message says it); None means no upper bound.
+_RANGES: dict[str, tuple[float, float | None, str]] = {
+    "temperature": (0.0, 2.0, "a number from 0 to 2"),
+    "max_tokens": (1, None, "a whole number of at least 1"),
+    "timeout": (0.0, None, "a number of seconds above 0"),
+    "input_price": (0.0, None, "a price of 0 or more"),
+    "output_price": (0.0, None, "a price of 0 or more"),
+}
+_SECRET_HEADER = re.compile(r"api[-_]?key|token|secret|password|cookie|auth", re.I)
+_ENV_REFERENCE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
+
 # Paths users paste from a provider's docs; the API root is whatever comes before them.
 _ENDPOINT_SUFFIXES = ("/chat/completions", "/completions", "/responses", "/models", "/embeddings")
 
@@ -87,11 +98,40 @@ class Preset:
             object.__setattr__(self, "api_key", None)
         if self.api_key_env is not None:
             object.__setattr__(self, "api_key_env", self.api_key_env.strip() or None)
-        for header in self.headers:
+        self._check_headers()
+        self._check_ranges()
+
+    def _check_headers(self) -> None:
+        for header, value in self.headers.items():
             if header.lower() == "authorization":
                 raise ConfigError(
                     f"Preset {self.name!r}: put the key in the API key field, not in an "
                     "'Authorization' extra header, so it stays out of the presets file."
+                )
+            if _SECRET_HEADER.search(header) and not _ENV_REFERENCE.fullmatch(str(value)):
+                # Presets are saved in plain text (and shown in the panel): a gateway's
+                # `api-key` header must come from the environment, like the key itself.
+                raise ConfigError(
+                    f"Preset {self.name!r}: the {header!r} header looks like a secret, and "
+                    "presets are saved in plain text. Put its value in an environment "
+                    "variable and write ${VAR} as the header value."
+                )
+
+    def _check_ranges(self) -> None:
+        for name, (low, high, wording) in _RANGES.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            ok = number and low <= value and (high is None or value <= high)
+            if name == "max_tokens":
+                ok = ok and float(value).is_integer()
+            if name == "timeout":
+                ok = ok and value > 0
+            if not ok:
+                raise ConfigError(
+                    f"Preset {self.name!r}: {name} must be {wording} (got {value!r}); "
+                    "leave it empty to use the server's default."
                 )
 
     def __repr__(self) -> str:
@@ -157,6 +197,22 @@ class Preset:
         raise ConfigError(
             f"Preset {self.name!r} is not usable yet: {' and '.join(problems)}; {fix}."
         )
+
+    def request_headers(self) -> dict[str, str]:
+        """The extra headers as sent: `${VAR}` values read from the environment now."""
+        out = {}
+        for header, value in self.headers.items():
+            ref = _ENV_REFERENCE.fullmatch(str(value))
+            if ref:
+                var = ref.group(1) or ref.group(2)
+                value = os.environ.get(var, "")
+                if not value:
+                    raise ConfigError(
+                        f"Preset {self.name!r}: the {header!r} header reads ${var}, which is "
+                        f"not set. Set it (os.environ[{var!r}] = ...) or remove the header."
+                    )
+            out[header] = str(value)
+        return out
 
     def options(self, **overrides: Any) -> dict[str, Any]:
         """Request options that are set; overrides win, None means 'leave out'."""

@@ -232,7 +232,7 @@ def _message_reasoning(message: Mapping[str, Any]) -> str:
 def error_in_body(body: Any, *, where: str, secret: str | None = None) -> InvalidResponseError:
     """A 200 whose body is an error (a model still loading); the server may echo the key."""
     return InvalidResponseError(
-        f"{where} answered 200 with an error: {redact(_server_message(body), secret)}. "
+        f"{where} answered 200 with an error: {_server_message(body, secret)}. "
         "Check the server's log; retry once the model is loaded.",
         status_code=200,
         body=body,
@@ -310,7 +310,7 @@ class ChatAccumulator:
         if chunk.get("error"):
             raise StreamError(
                 f"{self.where} reported an error mid-stream: "
-                f"{redact(_server_message(chunk), self._secret)}. "
+                f"{_server_message(chunk, self._secret)}. "
                 "The text received so far is kept.",
                 partial=self.text,
             )
@@ -401,8 +401,11 @@ def decode_body(content: bytes, content_type: str) -> Any:
         return text
 
 
-def _server_message(body: Any) -> str:
-    """The human part of an error body, in any of the shapes servers use."""
+def _server_message(body: Any, secret: str | None = None) -> str:
+    """The human part of an error body, in any of the shapes servers use, key scrubbed.
+
+    Scrubbing comes before shortening, so a key cut in two by the limit cannot leak a part.
+    """
     if isinstance(body, Mapping):
         error = body.get("error")
         if isinstance(error, Mapping):
@@ -419,7 +422,7 @@ def _server_message(body: Any) -> str:
     if "<html" in text[:500].lower() or "<!doctype" in text[:100].lower():
         title = re.search(r"<title>(.*?)</title>", text, re.I | re.S)
         text = title.group(1).strip() if title else "an HTML page"
-    text = " ".join(text.split())
+    text = redact(" ".join(text.split()), secret)
     return text[:300] + ("…" if len(text) > 300 else "")
 
 
@@ -441,7 +444,7 @@ def error_for_response(
 ) -> CompatError:
     """The CompatError a user should see for an HTTP answer that is not a success."""
     base = preset.base_url
-    said = redact(_server_message(body), preset.resolve_key())
+    said = _server_message(body, preset.resolve_key())
     retried = f" after {attempts} attempts" if attempts > 1 else ""
     cls: type[ResponseError]
     if status in (401, 403):

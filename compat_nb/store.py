@@ -11,6 +11,7 @@ import json
 import os
 import tempfile
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -219,20 +220,25 @@ class PresetStore:
     @contextlib.contextmanager
     def _editing(self) -> Iterator[tuple[dict[str, Any], dict[str, str]]]:
         """Read both files under the cross-process lock, let the caller edit, write back."""
-        with self._lock, _file_lock(self.directory / ".lock"):
-            data = self._saved()
-            before = json.dumps(data, sort_keys=True)
-            data.setdefault("presets", {})
-            keys = self._keys()
-            keys_before = dict(keys)
-            yield data, keys
-            data["version"] = FILE_VERSION
-            if json.dumps(data, sort_keys=True) != before:
-                _write_atomic(self.presets_path, data, mode=0o644)
-            if keys != keys_before:
-                _write_atomic(
-                    self.credentials_path, {"version": FILE_VERSION, "keys": keys}, mode=0o600
-                )
+        try:
+            with self._lock, _file_lock(self.directory / ".lock"):
+                data = self._saved()
+                before = json.dumps(data, sort_keys=True)
+                data.setdefault("presets", {})
+                keys = self._keys()
+                keys_before = dict(keys)
+                yield data, keys
+                data["version"] = FILE_VERSION
+                if json.dumps(data, sort_keys=True) != before:
+                    _write_atomic(self.presets_path, data, mode=0o644)
+                if keys != keys_before:
+                    credentials = {"version": FILE_VERSION, "keys": keys}
+                    _write_atomic(self.credentials_path, credentials, mode=0o600)
+        except OSError as exc:
+            raise PresetFileError(
+                f"Could not write to {self.directory}: {exc.strerror or exc}. Check that the "
+                "directory is writable, or point COMPAT_NB_CONFIG_DIR elsewhere."
+            ) from None
         self._notify()
 
     def save(self, preset: Preset) -> Preset:
@@ -244,6 +250,9 @@ class PresetStore:
             raise ConfigError("A preset needs a name. Give it one, e.g. Preset('My server', ...).")
         if preset.name == "New preset…":
             raise ConfigError("Choose a name for the new preset before saving it.")
+        # Saving "lm studio" updates "LM Studio": names match ignoring case everywhere.
+        with contextlib.suppress(ConfigError):  # unknown: a new preset
+            preset = preset.replace(name=self.resolve_name(preset.name))
         with self._editing() as (data, keys):
             fields = preset.to_dict()
             fields.pop("name", None)
@@ -285,8 +294,13 @@ class PresetStore:
             self._listeners.remove(callback)
 
     def _notify(self) -> None:
+        # The write has succeeded: a failing listener (a closed panel) must not undo that
+        # for the caller, nor keep the other listeners from hearing of it.
         for callback in list(self._listeners):
-            callback(self)
+            try:
+                callback(self)
+            except Exception as exc:
+                warnings.warn(f"compat_nb: a preset listener failed: {exc!r}", stacklevel=2)
 
     def __repr__(self) -> str:
         return f"PresetStore({str(self.directory)!r})"

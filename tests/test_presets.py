@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import MARKER_KEY
 
+import compat_nb
 from compat_nb.errors import ConfigError
 from compat_nb.presets import BUILTIN_PRESETS, Preset, join_url, normalize_base_url
 
@@ -225,3 +226,35 @@ def test_builtin_catalog() -> None:
         assert BUILTIN_PRESETS[name].api_key_env
     assert list(BUILTIN_PRESETS)[:4] == ["Ollama", "LM Studio", "Preset 1", "Preset 2"]
     assert not BUILTIN_PRESETS["Preset 1"].usable and not BUILTIN_PRESETS["Preset 2"].usable
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "wording"),
+    [
+        ("temperature", 2.5, "from 0 to 2"),
+        ("temperature", "hot", "from 0 to 2"),
+        ("max_tokens", 0, "whole number of at least 1"),
+        ("max_tokens", 2.5, "whole number of at least 1"),
+        ("timeout", 0, "above 0"),
+        ("input_price", -1, "0 or more"),
+    ],
+)
+def test_out_of_range_options_are_refused_with_the_fix(field, value, wording):
+    with pytest.raises(ConfigError) as info:
+        Preset("p", "http://h/v1", "m", **{field: value})
+    assert wording in info.value.message
+    assert "leave it empty to use the server's default" in info.value.message
+
+
+def test_secret_looking_headers_must_come_from_the_environment(monkeypatch, server):
+    with pytest.raises(ConfigError, match=r"looks like a secret.*\$\{VAR\}"):
+        Preset("p", server.base_url, "test-model", headers={"x-api-key": "plain-secret"})
+
+    preset = Preset("p", server.base_url, "test-model", headers={"api-key": "${GATEWAY_KEY}"})
+    with pytest.raises(ConfigError, match=r"reads \$GATEWAY_KEY, which is not set"):
+        preset.request_headers()
+
+    monkeypatch.setenv("GATEWAY_KEY", "from-env")
+    compat_nb.get_client().chat(preset, [{"role": "user", "content": "hi"}])
+    assert server.chat_requests()[-1].headers["api-key"] == "from-env"
+    assert preset.to_dict()["headers"] == {"api-key": "${GATEWAY_KEY}"}

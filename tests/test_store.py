@@ -254,3 +254,34 @@ def test_local_preset_without_a_running_server_says_how_to_start_it() -> None:
         preset.require_usable()
     assert "Base URL is empty" in str(info.value)
     assert "%translate local start" in str(info.value)
+
+
+def test_saving_a_name_in_other_case_updates_the_existing_preset(config_dir):
+    store = PresetStore(config_dir)
+    store.save(Preset("lm studio", "http://127.0.0.1:1234/v1", "qwen"))
+    assert store.names().count("LM Studio") == 1
+    assert "lm studio" not in store.names()
+    assert store.get("LM Studio").model == "qwen"
+
+
+def test_a_failing_listener_neither_undoes_the_save_nor_silences_the_others(config_dir):
+    store = PresetStore(config_dir)
+    heard = []
+
+    def broken(_store):
+        raise RuntimeError("closed panel")
+
+    store.observe(broken)
+    store.observe(heard.append)
+    with pytest.warns(UserWarning, match="listener failed"):
+        store.save(Preset("Mine", "http://h/v1", "m"))
+    assert heard == [store]
+    assert store.get("Mine").model == "m"
+
+
+def test_an_unwritable_directory_is_a_message_not_an_oserror(tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the config directory should be")
+    store = PresetStore(blocker / "sub")
+    with pytest.raises(PresetFileError, match=r"Could not write to .* COMPAT_NB_CONFIG_DIR"):
+        store.save(Preset("Mine", "http://h/v1", "m"))
