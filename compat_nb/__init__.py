@@ -27,6 +27,11 @@ _EXPORTS = {
     "Translation": "translation",
     "translate": "translation",
     "atranslate": "translation",
+    "compare": "comparison",
+    "acompare": "comparison",
+    "Comparison": "comparison",
+    "translate_many": "chunking",
+    "history": "runlog",
     "settings_panel": "panel",
     "SettingsPanel": "panel",
     "CompatError": "errors",
@@ -37,6 +42,7 @@ __all__ = [
     "BUILTIN_PRESETS",
     "ChatResult",
     "Client",
+    "Comparison",
     "CompatError",
     "ConfigError",
     "ConnectionReport",
@@ -47,22 +53,29 @@ __all__ = [
     "Translation",
     "Usage",
     "__version__",
+    "acompare",
     "atranslate",
+    "compare",
     "get_client",
     "get_store",
+    "history",
     "load_ipython_extension",
     "normalize_base_url",
     "settings_panel",
     "translate",
+    "translate_many",
     "unload_ipython_extension",
 ]
 
 if TYPE_CHECKING:
+    from .chunking import translate_many
     from .client import Client, get_client
+    from .comparison import Comparison, acompare, compare
     from .errors import CompatError, ConfigError
     from .panel import SettingsPanel, settings_panel
     from .presets import BUILTIN_PRESETS, Preset, normalize_base_url
     from .protocol import ChatResult, ConnectionReport, RetryPolicy, Usage
+    from .runlog import history
     from .store import PresetStore, get_store
     from .translation import Translation, atranslate, translate
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Union
@@ -85,7 +86,10 @@ class Client:
         self.read_timeout = read_timeout
         self.connect_timeout = connect_timeout
         self._http: httpx.Client | None = None
-        self._ahttp: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient] | None = None
+        # One AsyncClient per event loop: its connections belong to the loop that opened them.
+        self._ahttp: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+            weakref.WeakKeyDictionary()
+        )
         self._lock = threading.Lock()
         # Roots that refused `stream_options` (some strict servers 400 on unknown fields).
         self._no_stream_options: set[str] = set()
@@ -107,20 +111,20 @@ class Client:
 
     @property
     def ahttp(self) -> httpx.AsyncClient:
-        # An AsyncClient's connections belong to the loop that opened them.
         loop = asyncio.get_running_loop()
         with self._lock:
-            if self._ahttp is None or self._ahttp[0] is not loop or loop.is_closed():
+            client = self._ahttp.get(loop)
+            if client is None:
                 client = httpx.AsyncClient(limits=self._limits(), follow_redirects=True)
-                self._ahttp = (loop, client)
-            return self._ahttp[1]
+                self._ahttp[loop] = client
+            return client
 
     def close(self) -> None:
         with self._lock:
             if self._http is not None:
                 self._http.close()
                 self._http = None
-            self._ahttp = None  # closed with its loop; aclose() from another loop would fail
+            self._ahttp.clear()  # closed with their loops; aclose() from another would fail
 
     @staticmethod
     def _clock(pool: object) -> float:

@@ -35,6 +35,12 @@ def _split(line: str) -> list[str]:
         raise UsageError(f"Could not read the options ({exc}): check the quotes.") from None
 
 
+def _is_key_flag(arg: str) -> bool:
+    """--api-key, or an abbreviation argparse would read as --api-key-env and misuse."""
+    name = arg.split("=", 1)[0]
+    return name.startswith("--api-k") and name != "--api-key-env"
+
+
 @magics_class
 class TranslateMagics(Magics):
     """Translate a cell through an OpenAI-compatible server, streaming the answer."""
@@ -63,9 +69,11 @@ class TranslateMagics(Magics):
         4000,
         help="Cells longer than this are split at paragraph boundaries and translated in pieces.",
     ).tag(config=True)
-    concurrency = Int(4, help="How many pieces or comparison candidates run at once.").tag(
-        config=True
-    )
+    concurrency = Int(
+        4,
+        help="How many pieces of a long text are translated at once (a comparison runs all its "
+        "candidates at once, up to 16); --concurrency N overrides it for one cell.",
+    ).tag(config=True)
 
     @magic_arguments()
     @argument(
@@ -108,6 +116,9 @@ class TranslateMagics(Magics):
         "--runs", type=int, default=1, metavar="N", help="Repeat each comparison candidate N times."
     )
     @argument("--translate-code", action="store_true", help="Translate fenced code blocks too.")
+    @argument(
+        "--concurrency", type=int, metavar="N", help="Requests at once (pieces or candidates)."
+    )
     @line_cell_magic
     def translate(self, line: str, cell: str | None = None) -> Any:
         """Translate the cell, or run a command (see `%translate help`).
@@ -118,7 +129,7 @@ class TranslateMagics(Magics):
         if cell is None:
             return self._command(_split(line))
         argv = _split(line)
-        if any(a == "--api-key" or a.startswith("--api-key=") for a in argv):
+        if any(_is_key_flag(a) for a in argv):
             raise UsageError(
                 "A key is never taken as a flag: it would be saved in the notebook. Use "
                 "--api-key-env VAR, or save it once in `%translate settings`."
@@ -129,9 +140,11 @@ class TranslateMagics(Magics):
             raise UsageError("The cell is empty: write the text to translate below %%translate.")
         if args.runs < 1:
             raise UsageError("--runs must be 1 or more.")
+        if args.concurrency is not None and args.concurrency < 1:
+            raise UsageError("--concurrency must be 1 or more.")
         candidates = self._candidates(args)
         if len(candidates) > 1 or args.runs > 1:
-            from .compare import compare_in_cell
+            from .comparison import compare_in_cell
 
             result: Any = compare_in_cell(self, cell, candidates, args)
         else:
@@ -235,7 +248,7 @@ class TranslateMagics(Magics):
             view.finish(translation.text, translation.footer())
         else:
             view.finish("", None)
-        self._record(translation)
+        self._record(translation, preset)
         if failure is not None:
             if args.out:
                 self._user_ns[args.out] = translation
@@ -244,14 +257,11 @@ class TranslateMagics(Magics):
             print("Interrupted: the partial translation above is kept.", file=sys.stderr)
         return translation
 
-    def _record(self, translation: Any) -> None:
-        if not self.record_history:
-            return
-        try:
-            from .history import record
-        except ImportError:
-            return
-        record(translation)
+    def _record(self, translation: Any, preset: Any) -> None:
+        if self.record_history:
+            from .runlog import record
+
+            record(translation, preset)
 
     # --- commands ------------------------------------------------------------------------------
 
@@ -309,7 +319,7 @@ class TranslateMagics(Magics):
         return settings_panel(rest[0] if rest else None)
 
     def _cmd_history(self, rest: list[str]) -> Any:
-        from .history import history_in_cell
+        from .runlog import history_in_cell
 
         return history_in_cell(rest)
 
@@ -337,3 +347,8 @@ class TranslateMagics(Magics):
             return vars(parser.parse_args(rest))
         except SystemExit:
             raise UsageError("%translate local start [--model PATH] [--port N]") from None
+
+
+# A flag must be spelled out: an abbreviation such as --api-k would silently mean
+# --api-key-env, and a typo should be an error rather than a different option.
+TranslateMagics.translate.parser.allow_abbrev = False

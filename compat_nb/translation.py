@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import ConfigError
+from .errors import CompatError, ConfigError
 from .presets import Preset
 from .protocol import ChatResult, Usage, tokens_per_second
 
@@ -203,7 +203,11 @@ def translate(
     from .client import get_client
 
     resolved, messages, target = _prepare(text, to, preset, source, overrides)
-    result = get_client().chat(resolved, messages, timeout=resolved.timeout)
+    try:
+        result = get_client().chat(resolved, messages, timeout=resolved.timeout)
+    except CompatError as exc:
+        _recorded_failure(exc, text, resolved, target, source)
+        raise
     return _recorded(
         Translation.from_result(
             result,
@@ -211,7 +215,8 @@ def translate(
             preset=resolved,
             target_language=target,
             source_language=source,
-        )
+        ),
+        resolved,
     )
 
 
@@ -227,7 +232,11 @@ async def atranslate(
     from .client import get_client
 
     resolved, messages, target = _prepare(text, to, preset, source, overrides)
-    result = await get_client().achat(resolved, messages, timeout=resolved.timeout)
+    try:
+        result = await get_client().achat(resolved, messages, timeout=resolved.timeout)
+    except CompatError as exc:
+        _recorded_failure(exc, text, resolved, target, source)
+        raise
     return _recorded(
         Translation.from_result(
             result,
@@ -235,10 +244,31 @@ async def atranslate(
             preset=resolved,
             target_language=target,
             source_language=source,
-        )
+        ),
+        resolved,
     )
 
 
-def _recorded(translation: Translation) -> Translation:
-    """Hook for the run history; returns the translation unchanged."""
+def _recorded(translation: Translation, preset: Preset) -> Translation:
+    """Record the run in the history (unless `compat_nb.runlog.enabled` is False)."""
+    from . import runlog as history
+
+    history.record(translation, preset)
     return translation
+
+
+def _recorded_failure(
+    exc: CompatError, text: str, preset: Preset, target: str, source: str | None
+) -> None:
+    """A failed run is history too; the caller re-raises."""
+    failed = Translation(
+        text=getattr(exc, "partial", ""),
+        source_text=text,
+        target_language=target,
+        preset=preset.name,
+        model=preset.model,
+        base_url=preset.base_url,
+        source_language=source,
+        error=exc.message,
+    )
+    _recorded(failed, preset)

@@ -59,3 +59,22 @@ def test_quickstart_runs_and_shows_the_streamed_translation(demo_server, tmp_pat
 def test_quickstart_is_committed_without_outputs():
     nb = nbformat.read(NOTEBOOKS / "quickstart.ipynb", as_version=4)
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
+
+
+def test_compare_models_notebook_shows_a_comparison_and_the_history(demo_server, tmp_path):
+    nb = run_notebook("compare_models.ipynb", tmp_path)
+
+    grid = outputs_text(cell_with(nb, '-p "Demo A" -p "Demo B" -o cmp'))
+    assert "Demo A · test-model" in grid and "Demo B · other-model" in grid
+    assert grid.count("TRANSLATED: The quick brown fox jumps over the lazy dog.") >= 2
+    assert "TTFT" in grid and "$" in grid
+    assert "most recent runs" in outputs_text(cell_with(nb, "%translate history"))
+    everything = "\n".join(outputs_text(c) for c in nb.cells if c.cell_type == "code")
+    assert "TRANSLATED: Sehr gut!" in everything
+    assert len(demo_server.chat_requests()) >= 10
+
+
+def test_every_notebook_is_committed_without_outputs():
+    for path in NOTEBOOKS.glob("*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), path.name

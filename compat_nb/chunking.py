@@ -1,0 +1,439 @@
+"""Long texts and many texts: split at paragraph boundaries, translate concurrently, reassemble.
+
+Finished pieces are cached in this process, so a re-run fetches only the pieces that failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ._async import run_sync
+from .errors import CompatError, ConfigError
+from .live import Progress, result_bundle
+from .presets import Preset
+from .protocol import ChatResult, Usage
+from .runlog import scrub
+from .translation import DEFAULT_TARGET, Translation, build_messages, clean_output, resolve_preset
+
+__all__ = [
+    "DEFAULT_CHUNK_CHARS",
+    "DEFAULT_CONCURRENCY",
+    "Piece",
+    "atranslate_many",
+    "clear_cache",
+    "plan_pieces",
+    "translate_many",
+]
+
+DEFAULT_CHUNK_CHARS = 4000
+DEFAULT_CONCURRENCY = 4  # a local server runs a few requests at once; more only queue there
+CACHE_SIZE = 20_000  # pieces; each is at most about chunk_chars long
+
+# --- splitting -----------------------------------------------------------------------------------
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_MATH = re.compile(r"^\s*\$\$")
+_ENV = re.compile(r"^\s*\\begin\{([^}]+)\}")
+
+
+@dataclass(frozen=True)
+class Piece:
+    """text[start:end] of the source; `translate` is False for code passed through as is."""
+
+    start: int
+    end: int
+    translate: bool = True
+
+
+def _blocks(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, kind) of each block: a paragraph, or a whole code/`$$`/`\\begin` block."""
+    lines = text.split("\n")
+    starts = [0]
+    for line in lines[:-1]:
+        starts.append(starts[-1] + len(line) + 1)
+    blocks: list[tuple[int, int, str]] = []
+    para: list[int] = []  # first and last line of the paragraph being read
+
+    def flush() -> None:
+        if para:
+            blocks.append((starts[para[0]], starts[para[-1]] + len(lines[para[-1]]), "text"))
+            para.clear()
+
+    def until(first: int, closes: Callable[[str], object], kind: str) -> int:
+        last = first + 1
+        while last < len(lines) and not closes(lines[last]):
+            last += 1
+        last = min(last, len(lines) - 1)  # never closed: it runs to the end, still one block
+        blocks.append((starts[first], starts[last] + len(lines[last]), kind))
+        return last + 1
+
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if fence := _FENCE.match(line):
+            flush()
+            mark = fence.group(1)
+            closing = re.compile(rf"^ {{0,3}}{re.escape(mark[0])}{{{len(mark)},}}\s*$")
+            i = until(i, closing.match, "code")
+        elif _MATH.match(line):
+            flush()
+            if "$$" in line.strip()[2:]:  # `$$ x $$` on one line
+                blocks.append((starts[i], starts[i] + len(line), "math"))
+                i += 1
+            else:
+                i = until(i, re.compile(r"\$\$").search, "math")
+        elif env := _ENV.match(line):
+            flush()
+            end = "\\end{" + env.group(1) + "}"
+            if end in line[env.end() :]:
+                blocks.append((starts[i], starts[i] + len(line), "math"))
+                i += 1
+            else:
+                i = until(i, re.compile(re.escape(end)).search, "math")
+        elif not line.strip():
+            flush()
+            i += 1
+        else:
+            if para:
+                para[1:] = [i]
+            else:
+                para.append(i)
+            i += 1
+    flush()
+    return blocks
+
+
+def _fit(text: str, block: tuple[int, int, str], limit: int) -> list[tuple[int, int, str]]:
+    """An oversize paragraph split at line breaks, never between two table rows."""
+    start, end, kind = block
+    if kind != "text" or end - start <= limit:
+        return [block]
+    units: list[tuple[int, int]] = []  # lines, with consecutive table rows merged into one
+    pos, in_table = start, False
+    for line in text[start:end].split("\n"):
+        row = line.lstrip().startswith("|")
+        if units and row and in_table:
+            units[-1] = (units[-1][0], pos + len(line))
+        else:
+            units.append((pos, pos + len(line)))
+        pos, in_table = pos + len(line) + 1, row
+    parts = [units[0]]
+    for unit in units[1:]:
+        if unit[1] - parts[-1][0] <= limit:
+            parts[-1] = (parts[-1][0], unit[1])
+        else:
+            parts.append(unit)
+    return [(a, b, kind) for a, b in parts]
+
+
+def plan_pieces(text: str, limit: int, *, translate_code: bool = False) -> list[Piece]:
+    """Consecutive blocks grouped into pieces of at most `limit` characters; a block stays whole."""
+    pieces: list[Piece] = []
+    for block in _blocks(text):
+        for start, end, kind in _fit(text, block, limit):
+            if kind == "code" and not translate_code:
+                pieces.append(Piece(start, end, translate=False))
+            elif pieces and pieces[-1].translate and end - pieces[-1].start <= limit:
+                pieces[-1] = Piece(pieces[-1].start, end)
+            else:
+                pieces.append(Piece(start, end))
+    return pieces
+
+
+# --- the cache and the engine ------------------------------------------------------------------
+
+_cache: OrderedDict[tuple[str, ...], str] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _cache_key(preset: Preset, to: str, source: str | None, piece: str) -> tuple[str, ...]:
+    import json
+
+    options = json.dumps(preset.options(), sort_keys=True)
+    system = preset.system_prompt or ""
+    return (preset.base_url, preset.model, options, to, source or "", system, piece)
+
+
+def clear_cache() -> None:
+    """Forget every translated piece, so the next run fetches everything again."""
+    with _cache_lock:
+        _cache.clear()
+
+
+@dataclass
+class _Outcome:
+    text: str | None = None
+    error: str | None = None
+    result: ChatResult | None = None
+
+
+async def _translate_pieces(
+    pieces: Sequence[str],
+    preset: Preset,
+    *,
+    to: str,
+    source: str | None,
+    concurrency: int,
+    on_done: Callable[[bool], None] = lambda cached: None,
+) -> dict[str, _Outcome]:
+    """Each distinct piece translated once (from the cache when it can be), at most
+    `concurrency` requests at a time; failures are outcomes, not exceptions."""
+    from .client import get_client
+
+    client = get_client()
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(piece: str) -> _Outcome:
+        key = _cache_key(preset, to, source, piece)
+        with _cache_lock:
+            hit = _cache.get(key)
+        if hit is not None:
+            on_done(True)
+            return _Outcome(text=hit)
+        messages = build_messages(piece, to=to, source=source, system=preset.system_prompt)
+        async with gate:
+            try:
+                result = await client.achat(preset, messages)
+            except CompatError as exc:
+                on_done(False)
+                return _Outcome(error=scrub(exc.message, preset))
+        text = clean_output(result.text, piece)
+        with _cache_lock:
+            _cache[key] = text
+            while len(_cache) > CACHE_SIZE:
+                _cache.popitem(last=False)
+        on_done(False)
+        return _Outcome(text=text, result=result)
+
+    distinct = list(dict.fromkeys(pieces))
+    outcomes = await asyncio.gather(*(one(piece) for piece in distinct))
+    return dict(zip(distinct, outcomes, strict=True))
+
+
+def _marked(number: int, message: str, original: str) -> str:
+    return f"> ⚠ piece {number} failed: {' '.join(message.split())}\n\n{original}"
+
+
+def _assemble(
+    text: str,
+    plan: list[Piece],
+    outcomes: dict[str, _Outcome],
+    preset: Preset,
+    *,
+    to: str,
+    source: str | None,
+    latency_ms: float | None,
+) -> Translation:
+    """The translated pieces and the original separators, in order, as one Translation."""
+    out = [text[: plan[0].start]] if plan else [text]
+    failures: list[str] = []
+    fetched: list[ChatResult] = []
+    number = 0
+    for i, piece in enumerate(plan):
+        original = text[piece.start : piece.end]
+        if piece.translate:
+            number += 1
+            outcome = outcomes[original]
+            if outcome.text is None:
+                failures.append(f"piece {number}: {outcome.error}")
+                out.append(_marked(number, outcome.error or "unknown error", original))
+            else:
+                out.append(outcome.text)
+                if outcome.result is not None:
+                    fetched.append(outcome.result)
+        else:
+            out.append(original)
+        out.append(text[piece.end : plan[i + 1].start] if i + 1 < len(plan) else text[piece.end :])
+    error = None
+    if number == 1 and failures:
+        error = failures[0].removeprefix("piece 1: ")
+    elif failures:
+        error = (
+            f"{len(failures)} of {number} pieces failed; run again to retry only those "
+            f"(the others are cached). First: {failures[0]}"
+        )
+    reasons = [r.finish_reason for r in fetched if r.finish_reason]
+    return Translation(
+        text="".join(out),
+        source_text=text,
+        target_language=to,
+        preset=preset.name,
+        model=preset.model,
+        base_url=preset.base_url,
+        source_language=source,
+        usage=_summed([r.usage for r in fetched]),
+        finish_reason="length" if "length" in reasons else (reasons[0] if reasons else None),
+        latency_ms=latency_ms if latency_ms is not None else _sum([r.latency_ms for r in fetched]),
+        ttft_ms=fetched[0].ttft_ms if len(fetched) == 1 and len(plan) == 1 else None,
+        output_tokens=_sum([r.output_tokens for r in fetched]),
+        tokens_estimated=any(r.tokens_estimated for r in fetched),
+        error=error,
+    )
+
+
+def _sum(values: Sequence[Any]) -> Any:
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+def _summed(usages: Sequence[Usage | None]) -> Usage | None:
+    known = [u for u in usages if u is not None]
+    fields = ("prompt_tokens", "completion_tokens", "total_tokens")
+    return Usage(**{f: _sum([getattr(u, f) for u in known]) for f in fields}) if known else None
+
+
+# --- the faces -----------------------------------------------------------------------------------
+
+
+async def atranslate_many(
+    texts: Sequence[str | None],
+    preset: Preset,
+    *,
+    to: str,
+    source: str | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    chunk_chars: int = DEFAULT_CHUNK_CHARS,
+    translate_code: bool = False,
+    on_total: Callable[[int], None] = lambda total: None,
+    on_done: Callable[[bool], None] = lambda cached: None,
+    kind: str = "many",
+    record: bool = True,
+) -> list[Translation | None]:
+    """Every text (None stays None) through one shared pool of pieces, in input order."""
+    started = time.perf_counter()
+    plans = [plan_pieces(t, chunk_chars, translate_code=translate_code) if t else [] for t in texts]
+    wanted = [
+        t[p.start : p.end]
+        for t, plan in zip(texts, plans, strict=True)
+        if t
+        for p in plan
+        if p.translate
+    ]
+    on_total(len(set(wanted)))
+    outcomes = await _translate_pieces(
+        wanted, preset, to=to, source=source, concurrency=concurrency, on_done=on_done
+    )
+    wall = (time.perf_counter() - started) * 1000 if len(texts) == 1 else None
+    results: list[Translation | None] = [
+        None
+        if t is None
+        else _assemble(t, plan, outcomes, preset, to=to, source=source, latency_ms=wall)
+        for t, plan in zip(texts, plans, strict=True)
+    ]
+    if record:
+        from . import runlog as history
+
+        rows = [history.row_for(t, preset, kind=kind) for t in results if t and t.source_text]
+        history.record_many(rows)
+    return results
+
+
+def translate_many(
+    texts: Any,
+    to: str | None = None,
+    preset: str | Preset | None = None,
+    *,
+    source: str | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    chunk_chars: int = DEFAULT_CHUNK_CHARS,
+    translate_code: bool = False,
+    progress: bool | None = None,
+    **overrides: Any,
+) -> Any:
+    """Translate a list of texts (-> list[Translation]) or a pandas Series (-> Series of str).
+
+    Results keep the input order (a Series keeps its index and name). At most `concurrency`
+    requests run at once; texts longer than `chunk_chars` go in pieces. A failed text is a
+    Translation with `.error` (in a Series: None, with a warning); run again to retry only
+    the failures. Runs inside Dask's `map_partitions`: pass a Preset object (a name resolves
+    in each worker's own store), ideally with `api_key_env` rather than a key, which would
+    travel to the workers inside the pickled Preset.
+    """
+    pandas = sys.modules.get("pandas")  # a Series can only come from an imported pandas
+    series = texts if pandas is not None and isinstance(texts, pandas.Series) else None
+    items: list[Any] = list(texts.tolist() if series is not None else texts)
+    for i, item in enumerate(items):
+        if series is not None and not isinstance(item, str):
+            items[i] = None  # NaN or None in a data set column: left missing
+        elif not isinstance(item, str):
+            raise ConfigError(f"translate_many takes str items; item {i} is {type(item).__name__}.")
+    resolved = resolve_preset(preset, **overrides)
+    target = to or resolved.target_language or DEFAULT_TARGET
+    from .display import in_kernel
+
+    kernel = in_kernel()
+    bar = Progress(kernel=kernel) if (kernel if progress is None else progress) else None
+    results = run_sync(
+        atranslate_many(
+            items,
+            resolved,
+            to=target,
+            source=source,
+            concurrency=concurrency,
+            chunk_chars=chunk_chars,
+            translate_code=translate_code,
+            on_total=bar.start if bar else lambda total: None,
+            on_done=bar.step if bar else lambda cached: None,
+        )
+    )
+    failed = [t for t in results if t is not None and t.error]
+    if series is None:
+        return results
+    if failed:
+        import warnings
+
+        warnings.warn(
+            f"{len(failed)} of {len(items)} texts failed and are left missing; run again to "
+            f"retry only those. First: {failed[0].error}",
+            stacklevel=2,
+        )
+    values = [None if t is None or t.error else t.text for t in results]
+    assert pandas is not None
+    return pandas.Series(values, index=series.index, name=series.name, dtype=object)
+
+
+def translate_long_in_cell(
+    magics: Any, text: str, preset: Preset, args: Any, *, target: str, source: str | None
+) -> Translation:
+    """`%%translate` on a cell longer than `chunk_chars`: a progress bar, then the whole text."""
+    from .display import in_kernel
+
+    bar = Progress(kernel=in_kernel(), rate=magics.display_rate)
+    work = atranslate_many(
+        [text],
+        preset,
+        to=target,
+        source=source,
+        concurrency=getattr(args, "concurrency", None) or magics.concurrency,
+        chunk_chars=magics.chunk_chars,
+        translate_code=bool(getattr(args, "translate_code", False)),
+        on_total=bar.start,
+        on_done=bar.step,
+        kind="long",
+        record=bool(magics.record_history),
+    )
+    try:
+        (translation,) = run_sync(work)
+    except KeyboardInterrupt:
+        print(
+            "Interrupted: the pieces done are cached; run the cell again to finish.",
+            file=sys.stderr,
+        )
+        raise
+    assert translation is not None
+    footer = f"{translation.footer()} · {bar.total} pieces"
+    if bar.cached:
+        footer += f" ({bar.cached} from the cache)"
+    markdown = (args.format or magics.output_format) == "markdown"
+    bar.finish(result_bundle(translation.text, footer, markdown=markdown))
+    if translation.error:
+        print(f"⚠ {translation.error}", file=sys.stderr)
+    return translation

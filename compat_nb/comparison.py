@@ -1,0 +1,411 @@
+"""Several presets and models on one text at once: side-by-side columns, figures, repeated runs.
+
+`compare`/`acompare` are the Python faces; `compare_in_cell` is what `%%translate -p A -p B` calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ._async import run_sync
+from .errors import CompatError, ConfigError, StreamError
+from .live import Column, LiveGrid, grid_html
+from .presets import Preset
+from .protocol import ChatResult
+from .runlog import cost_of, scrub
+from .translation import DEFAULT_TARGET, Translation, build_messages, resolve_preset
+
+__all__ = ["COMPARE_LIMIT", "Comparison", "ComparisonRow", "acompare", "compare"]
+
+COMPARE_LIMIT = 16  # candidates run all at once up to this many (different servers, no queue)
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """One run of one candidate: its text and figures, or the error that stopped it."""
+
+    candidate: str
+    preset: str
+    model: str
+    run: int
+    text: str
+    ttft_ms: float | None = None
+    latency_ms: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    tokens_per_second: float | None = None
+    cost: float | None = None
+    finish_reason: str | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _labels(presets: Sequence[Preset]) -> list[str]:
+    """Column titles that name what differs: the preset, the model, or both."""
+    names, models = {p.name for p in presets}, {p.model for p in presets}
+    labels = []
+    for p in presets:
+        if len(names) > 1 and len(models) == 1:
+            labels.append(p.name)
+        elif len(models) > 1 and len(names) == 1:
+            labels.append(p.model)
+        else:
+            labels.append(f"{p.name} · {p.model}")
+    seen: dict[str, int] = {}
+    for i, label in enumerate(labels):  # the same candidate twice still gets two columns
+        seen[label] = seen.get(label, 0) + 1
+        labels[i] = label if seen[label] == 1 else f"{label} ({seen[label]})"
+    return labels
+
+
+def _ms(value: float) -> str:
+    return f"{value:.0f} ms" if value < 1000 else f"{value / 1000:.2f} s"
+
+
+def _money(value: float) -> str:
+    return "$" + f"{value:.6f}".rstrip("0").rstrip(".")
+
+
+def _spread(values: list[float], fmt: Callable[[float], str]) -> str:
+    """The median, with min–max when the runs differ."""
+    if not values:
+        return "–"
+    middle, low, high = fmt(statistics.median(values)), fmt(min(values)), fmt(max(values))
+    return middle if low == high else f"{middle} ({low}–{high})"
+
+
+class Comparison:
+    """Every run of every candidate on one text; shows as side-by-side columns."""
+
+    def __init__(
+        self,
+        source_text: str,
+        target_language: str,
+        candidates: Sequence[str],
+        rows: Sequence[ComparisonRow],
+        *,
+        wall_ms: float | None = None,
+    ) -> None:
+        self.source_text = source_text
+        self.target_language = target_language
+        self.candidates = list(candidates)
+        self.rows = list(rows)
+        self.wall_ms = wall_ms
+
+    def runs_of(self, candidate: str) -> list[ComparisonRow]:
+        return [row for row in self.rows if row.candidate == candidate]
+
+    def text_of(self, candidate: str) -> str:
+        """The candidate's last successful translation ('' when every run failed)."""
+        done = [row for row in self.runs_of(candidate) if row.ok]
+        return done[-1].text if done else ""
+
+    def _stats(self, candidate: str) -> dict[str, Any]:
+        rows = self.runs_of(candidate)
+        ok = [r for r in rows if r.ok]
+        stats: dict[str, Any] = {
+            name: [getattr(r, name) for r in ok if getattr(r, name) is not None]
+            for name in ("ttft_ms", "latency_ms", "output_tokens", "tokens_per_second", "cost")
+        }
+        stats["runs"], stats["ok"] = len(rows), len(ok)
+        stats["finish"] = "/".join(sorted({r.finish_reason or "?" for r in ok}))
+        stats["error"] = next((r.error for r in rows if r.error), "")
+        return stats
+
+    def figures(self, candidate: str) -> str:
+        """TTFT · total · tokens · tokens/s · cost · finish reason (medians over runs)."""
+        s = self._stats(candidate)
+        if not s["ok"]:
+            return f"all {s['runs']} runs failed" if s["runs"] > 1 else ""
+        parts = [f"TTFT {_spread(s['ttft_ms'], _ms)}", f"total {_spread(s['latency_ms'], _ms)}"]
+        if s["output_tokens"]:
+            parts.append(f"{statistics.median(s['output_tokens']):.0f} tokens")
+        if s["tokens_per_second"]:
+            parts.append(f"{_spread(s['tokens_per_second'], lambda v: f'{v:.1f}')} tok/s")
+        if s["cost"]:
+            parts.append(_money(statistics.median(s["cost"])))
+        parts.append(f"finish {s['finish']}")
+        if s["runs"] > 1:
+            parts.append(f"{s['ok']}/{s['runs']} runs ok")
+        return " · ".join(parts)
+
+    def summary(self) -> Any:
+        """A table, one line per candidate: medians and min–max over its runs."""
+        from .tables import Table
+
+        lines = []
+        for label in self.candidates:
+            s = self._stats(label)
+            error = s["error"][:80] + ("…" if len(s["error"]) > 80 else "")
+            lines.append(
+                [
+                    label,
+                    f"{s['ok']}/{s['runs']}",
+                    _spread(s["ttft_ms"], _ms),
+                    _spread(s["latency_ms"], _ms),
+                    _spread(s["output_tokens"], lambda v: f"{v:.0f}"),
+                    _spread(s["tokens_per_second"], lambda v: f"{v:.1f}"),
+                    _money(statistics.median(s["cost"])) if s["cost"] else "",
+                    s["finish"],
+                    error,
+                ]
+            )
+        columns = ["candidate", "ok", "TTFT", "total", "tokens", "tok/s", "cost", "finish"]
+        wall = f" in {_ms(self.wall_ms)}" if self.wall_ms is not None else ""
+        runs = max((r.run for r in self.rows), default=1)
+        caption = f"{len(self.candidates)} candidates × {runs} run(s){wall}; median (min–max)"
+        return Table([*columns, "error"], lines, caption=caption)
+
+    def to_pandas(self) -> Any:
+        import pandas as pd
+
+        fields = [f.name for f in dataclasses.fields(ComparisonRow)]
+        return pd.DataFrame([dataclasses.asdict(r) for r in self.rows], columns=fields)
+
+    def _repr_html_(self) -> str:
+        columns = []
+        for label in self.candidates:
+            rows = self.runs_of(label)
+            text = self.text_of(label) or (rows[-1].text if rows else "")
+            error = rows[-1].error if rows else None
+            columns.append(Column(label, text, self.figures(label), error, "done"))
+        table = self.summary()._repr_html_() if len(self.rows) > len(self.candidates) else ""
+        return grid_html(columns) + table
+
+    def __repr__(self) -> str:
+        return repr(self.summary())
+
+
+class _Session:
+    """One comparison being run: round by round, every candidate of a round at once."""
+
+    def __init__(
+        self,
+        text: str,
+        candidates: Sequence[Preset],
+        *,
+        to: str,
+        source: str | None = None,
+        runs: int = 1,
+        concurrency: int | None = None,
+        stream: bool = True,
+        record: bool = True,
+    ) -> None:
+        if runs < 1:
+            raise ConfigError(f"runs must be 1 or more, not {runs}.")
+        self.text, self.candidates, self.labels = text, list(candidates), _labels(candidates)
+        self.to, self.source, self.runs, self.stream, self.record = to, source, runs, stream, record
+        self.limit = concurrency or min(len(self.candidates), COMPARE_LIMIT)
+        self.rows: list[ComparisonRow] = []
+        self.view: LiveGrid | None = None
+        self._finished: list[tuple[Translation, Preset, int]] = []
+        self._started = time.perf_counter()
+
+    def result(self) -> Comparison:
+        rows = sorted(self.rows, key=lambda r: (r.run, self.labels.index(r.candidate)))
+        wall = (time.perf_counter() - self._started) * 1000
+        return Comparison(self.text, self.to, self.labels, rows, wall_ms=wall)
+
+    async def run(self, *, live_view: bool = False, rate: float = 20.0) -> Comparison:
+        from .display import in_kernel
+
+        if live_view:
+            self.view = LiveGrid(self.labels, kernel=in_kernel(), rate=rate, runs=self.runs)
+            self.view.start()
+        ticker = asyncio.ensure_future(self.view.tick()) if self.view and self.view.kernel else None
+        gate = asyncio.Semaphore(self.limit)
+        try:
+            for run in range(1, self.runs + 1):
+                await asyncio.gather(*(self._one(i, run, gate) for i in range(len(self.labels))))
+        finally:
+            if ticker:
+                ticker.cancel()
+            self._record()
+        comparison = self.result()
+        if self.view:
+            bundle = {"text/html": comparison._repr_html_(), "text/plain": repr(comparison)}
+            self.view.finish(bundle, repr(comparison.summary()))
+        return comparison
+
+    async def _one(self, i: int, run: int, gate: asyncio.Semaphore) -> None:
+        from .client import get_client
+
+        preset, view = self.candidates[i], self.view
+        messages = build_messages(
+            self.text, to=self.to, source=self.source, system=preset.system_prompt
+        )
+        result: ChatResult | None = None
+        partial, error = "", None
+        async with gate:
+            if view:
+                view.begin(i, run)
+            try:
+                if self.stream:
+                    async for item in get_client().astream(preset, messages):
+                        if isinstance(item, ChatResult):
+                            result = item
+                        elif view:
+                            view.delta(i, item)
+                else:
+                    result = await get_client().achat(preset, messages)
+            except StreamError as exc:
+                partial, error = exc.partial, scrub(exc.message, preset)
+            except CompatError as exc:
+                error = scrub(exc.message, preset)
+            except Exception as exc:  # a bug in one column must not take the others down
+                error = scrub(f"{type(exc).__name__}: {exc}", preset)
+        if result is not None:
+            translation = Translation.from_result(
+                result,
+                source_text=self.text,
+                preset=preset,
+                target_language=self.to,
+                source_language=self.source,
+            )
+        else:
+            translation = Translation(
+                text=partial,
+                source_text=self.text,
+                target_language=self.to,
+                preset=preset.name,
+                model=preset.model,
+                base_url=preset.base_url,
+                source_language=self.source,
+                error=error,
+            )
+        usage = translation.usage
+        self.rows.append(
+            ComparisonRow(
+                candidate=self.labels[i],
+                preset=preset.name,
+                model=preset.model,
+                run=run,
+                text=translation.text,
+                ttft_ms=translation.ttft_ms,
+                latency_ms=translation.latency_ms,
+                input_tokens=usage.prompt_tokens if usage else None,
+                output_tokens=translation.output_tokens,
+                tokens_per_second=translation.tokens_per_second,
+                cost=cost_of(preset, usage),
+                finish_reason=translation.finish_reason,
+                error=error,
+            )
+        )
+        self._finished.append((translation, preset, run))
+        if view:
+            figures = self.result().figures(self.labels[i]) if run == self.runs else None
+            view.done(i, translation.text, error, figures)
+
+    def _record(self) -> None:
+        if not (self.record and self._finished):
+            return
+        from . import runlog as history
+
+        group = uuid.uuid4().hex[:12]  # ties the rows of one comparison together
+        history.record_many(
+            history.row_for(t, p, kind="compare", comparison=group, run=r)
+            for t, p, r in self._finished
+        )
+
+
+def _candidates(
+    presets: str | Preset | Sequence[str | Preset] | None,
+    models: str | Sequence[str] | None,
+    overrides: dict[str, Any],
+) -> list[Preset]:
+    """Every preset × every model (a preset's own model when none is named)."""
+    names: list[str | Preset | None] = (
+        [presets] if presets is None or isinstance(presets, (str, Preset)) else list(presets)
+    )
+    ids: list[str | None] = [models] if models is None or isinstance(models, str) else list(models)
+    return [
+        resolve_preset(name, **{**overrides, "model": model}) for name in names for model in ids
+    ]
+
+
+async def acompare(
+    text: str,
+    presets: str | Preset | Sequence[str | Preset] | None = None,
+    models: str | Sequence[str] | None = None,
+    *,
+    to: str | None = None,
+    source: str | None = None,
+    runs: int = 1,
+    concurrency: int | None = None,
+    stream: bool = True,
+    live: bool = False,
+    **overrides: Any,
+) -> Comparison:
+    """`compare` for async code."""
+    chosen = _candidates(presets, models, overrides)
+    target = to or chosen[0].target_language or DEFAULT_TARGET
+    session = _Session(
+        text, chosen, to=target, source=source, runs=runs, concurrency=concurrency, stream=stream
+    )
+    return await session.run(live_view=live)
+
+
+def compare(
+    text: str,
+    presets: str | Preset | Sequence[str | Preset] | None = None,
+    models: str | Sequence[str] | None = None,
+    *,
+    to: str | None = None,
+    source: str | None = None,
+    runs: int = 1,
+    concurrency: int | None = None,
+    stream: bool = True,
+    live: bool = False,
+    **overrides: Any,
+) -> Comparison:
+    """Translate text with every preset × every model at the same time; returns a Comparison.
+
+    presets: names or Preset objects (default: the active preset); models: ids that replace
+    each preset's own (default: its own). `runs` repeats each candidate, `concurrency` caps
+    the requests at once (default: every candidate, up to 16), `live` shows the columns as
+    they stream. Overrides are preset fields for every candidate (temperature=0.2, ...).
+    """
+    return run_sync(
+        acompare(
+            text,
+            presets,
+            models,
+            to=to,
+            source=source,
+            runs=runs,
+            concurrency=concurrency,
+            stream=stream,
+            live=live,
+            **overrides,
+        )
+    )
+
+
+def compare_in_cell(magics: Any, cell: str, candidates: list[Preset], args: Any) -> Comparison:
+    """`%%translate` with several -p/-m or --runs: live columns, then the figures."""
+    session = _Session(
+        cell,
+        candidates,
+        to=args.to or candidates[0].target_language or magics.target_language,
+        source=args.source or magics.source_language,
+        runs=args.runs,
+        concurrency=getattr(args, "concurrency", None),
+        stream=magics.stream and not args.no_stream,
+        record=bool(magics.record_history),
+    )
+    try:
+        return run_sync(session.run(live_view=True, rate=magics.display_rate))
+    except KeyboardInterrupt:
+        print("Interrupted: the runs that finished are kept.", file=sys.stderr)
+        return session.result()

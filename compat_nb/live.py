@@ -1,0 +1,178 @@
+"""Concurrent work seen live: run it from sync code, show comparison columns and piece progress.
+
+In a kernel each view is one display handle updated at most `rate` times a second; in a
+terminal it prints lines instead. `show` is the one place a handle is made (tests replace it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from .display import markdown_escape
+
+__all__ = ["Column", "LiveGrid", "Progress", "grid_html", "show"]
+
+T = TypeVar("T")
+
+
+def show(bundle: dict[str, str]) -> Any:
+    """A new display handle showing bundle."""
+    from IPython.display import display
+
+    return display(bundle, raw=True, display_id=True)
+
+
+def result_bundle(text: str, footer: str, *, markdown: bool) -> dict[str, str]:
+    """A finished translation with its footer line, as StreamDisplay renders one."""
+    bundle = {"text/plain": f"{text}\n\n— {footer}"}
+    if markdown:
+        bundle["text/markdown"] = f"{text}\n\n<sub>{markdown_escape(footer)}</sub>"
+    return bundle
+
+
+class Progress:
+    """Pieces done / total: an HTML bar in a display handle, or a rewritten line on stderr."""
+
+    def __init__(self, *, kernel: bool, rate: float = 20.0, label: str = "Translating") -> None:
+        self.kernel, self.label = kernel, label
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.done = self.total = self.cached = 0
+        self.handle: Any = None
+        self._last = 0.0
+
+    def start(self, total: int) -> None:
+        self.total = total
+        if total:
+            self._show(force=True)
+
+    def step(self, cached: bool = False) -> None:
+        self.done += 1
+        self.cached += cached
+        self._show(force=self.done >= self.total)
+
+    def _show(self, *, force: bool) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < self.interval:
+            return
+        self._last = now
+        line = f"{self.label}: {self.done} / {self.total} pieces"
+        if not self.kernel:
+            sys.stderr.write("\r" + line + ("\n" if self.done >= self.total else ""))
+            sys.stderr.flush()
+            return
+        bar = f"<progress value='{self.done}' max='{self.total}' style='width:16em'></progress>"
+        self._put({"text/html": f"<div>{bar} {line}</div>", "text/plain": line})
+
+    def _put(self, bundle: dict[str, str]) -> None:
+        if self.handle is None:
+            self.handle = show(bundle)
+        else:
+            self.handle.update(bundle, raw=True)
+
+    def finish(self, bundle: dict[str, str]) -> None:
+        """Replace the bar with the result (kernel), or print the result's text (terminal)."""
+        if self.kernel:
+            self._put(bundle)
+        else:
+            print(bundle["text/plain"].replace("\n\n— ", "\n— "), flush=True)
+
+
+@dataclass
+class Column:
+    label: str
+    text: str = ""
+    figures: str = ""
+    error: str | None = None
+    status: str = "waiting"
+
+
+def grid_html(columns: Sequence[Column]) -> str:
+    """One column per candidate, side by side (scrolling sideways when there are many)."""
+    cells = []
+    for c in columns:
+        status = "" if c.status == "done" else f" <span style='opacity:.6'>{c.status}</span>"
+        error = f"<div style='color:#c62828'>⚠ {html.escape(c.error)}</div>" if c.error else ""
+        cells.append(
+            "<div style='border:1px solid rgba(128,128,128,.35);border-radius:4px;"
+            "padding:.5em .6em;min-width:0;display:flex;flex-direction:column;gap:.4em'>"
+            f"<div style='font-weight:600'>{html.escape(c.label)}{status}</div>"
+            f"<div style='white-space:pre-wrap;overflow-wrap:anywhere'>{html.escape(c.text)}</div>"
+            f"{error}<div style='font-size:.8em;opacity:.7'>{html.escape(c.figures)}</div></div>"
+        )
+    grid = f"repeat({len(columns)}, minmax(14em, 1fr))"
+    style = f"display:grid;grid-template-columns:{grid};gap:.6em;overflow-x:auto"
+    return f"<div style='{style}'>{''.join(cells)}</div>"
+
+
+def plain(columns: Sequence[Column]) -> str:
+    return "\n\n".join(
+        f"── {c.label} ({c.status}) ──\n{c.text}" + (f"\n⚠ {c.error}" if c.error else "")
+        for c in columns
+    )
+
+
+class LiveGrid:
+    """Every column streaming into one display handle (kernel), refreshed by `tick` at most
+    `rate` times a second; in a terminal each column is printed when its candidate is done."""
+
+    def __init__(self, labels: Sequence[str], *, kernel: bool, rate: float, runs: int) -> None:
+        self.columns = [Column(label) for label in labels]
+        self.kernel, self.runs = kernel, runs
+        self.interval = 1.0 / rate if rate > 0 else 0.05
+        self.updates = 0
+        self._dirty = False
+        self._handle: Any = None
+
+    def start(self) -> None:
+        if self.kernel:
+            self._handle = show(self._bundle())
+
+    def begin(self, i: int, run: int) -> None:
+        column = self.columns[i]
+        column.text, column.error = "", None
+        column.status = "running" if self.runs == 1 else f"run {run}/{self.runs}"
+        self._dirty = True
+
+    def delta(self, i: int, text: str) -> None:
+        self.columns[i].text += text
+        self._dirty = True
+
+    def done(self, i: int, text: str, error: str | None, figures: str | None) -> None:
+        """A run ended; `figures` is given when it was the candidate's last run."""
+        column = self.columns[i]
+        column.text, column.error = text, error
+        self._dirty = True
+        if figures is None:
+            return
+        column.status, column.figures = "done", figures
+        if not self.kernel:
+            lines = [f"── {column.label} ──", text, f"⚠ {error}" if error else "", f"— {figures}"]
+            print("\n".join(line for line in lines if line.strip("— ")) + "\n", flush=True)
+
+    def _bundle(self) -> dict[str, str]:
+        return {"text/html": grid_html(self.columns), "text/plain": plain(self.columns)}
+
+    def flush(self) -> None:
+        if self.kernel and self._dirty:
+            self._dirty = False
+            self.updates += 1
+            self._handle.update(self._bundle(), raw=True)
+
+    async def tick(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            self.flush()
+
+    def finish(self, bundle: dict[str, str], summary: str) -> None:
+        """The final columns with their figures (kernel), or the summary table (terminal)."""
+        if self.kernel:
+            self.updates += 1
+            self._handle.update(bundle, raw=True)
+        else:
+            print(summary, flush=True)
