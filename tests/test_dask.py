@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dask.dataframe as dd
+import distributed
 import pandas as pd
-import pytest
 from server import FakeServer
 
 import compat_nb
 from compat_nb.presets import Preset
-
-dd = pytest.importorskip("dask.dataframe")
-distributed = pytest.importorskip("distributed")
 
 
 def test_translate_many_in_map_partitions(server: FakeServer, config_dir: Path) -> None:

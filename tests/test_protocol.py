@@ -42,7 +42,7 @@ from compat_nb.protocol import (
 )
 from compat_nb.sse import iter_events
 
-FIXTURES = Path("/work/shared/fixtures/llama-cpp-python-0.3.36")
+FIXTURES = Path(__file__).parent / "fixtures" / "llama-cpp-python-0.3.36"  # recorded, real
 PRESET = Preset("llama.cpp", "http://127.0.0.1:8000/v1", "smollm2-135m")
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from compat_nb.sse import ServerSentEvent, SSEDecoder, iter_events
 
-FIXTURES = Path("/work/shared/fixtures/llama-cpp-python-0.3.36")
+FIXTURES = Path(__file__).parent / "fixtures" / "llama-cpp-python-0.3.36"  # recorded, real
 
 
 def decode_all(lines: list[str]) -> list[ServerSentEvent]:
