@@ -16,30 +16,30 @@ from typing import Any, Union
 import httpx
 
 from . import __version__
-from .errors import (
-    CompatError,
-    ConnectError,
-    InvalidResponseError,
-    RequestError,
-    RequestTimeout,
-    StreamError,
-    redact,
-)
-from .presets import Preset, join_url
-from .protocol import (
-    ChatAccumulator,
-    ChatResult,
-    ConnectionReport,
-    RetryPolicy,
+from .diagnosis import (
+    body_error,
     decode_body,
     error_for_response,
     error_in_body,
     html_error,
     is_html,
+    timeout_text,
+    transport_error,
+)
+from .errors import (
+    CompatError,
+    ConnectError,
+    RequestTimeout,
+)
+from .presets import Preset, join_url
+from .protocol import (
+    ChatResult,
+    ConnectionReport,
+    RetryPolicy,
     parse_chat_response,
     parse_models,
 )
-from .sse import SSEDecoder
+from .streaming import StreamState, with_timings
 
 __all__ = ["DEFAULT_READ_TIMEOUT", "TEST_CONNECTION_DEADLINE", "Client", "get_client"]
 
@@ -189,7 +189,7 @@ class Client:
                     yield _Sleep(policy.delay(attempt))
                     attempt += 1
                     continue
-                raise _transport_error(outcome, preset, str(request.url)) from None
+                raise transport_error(outcome, preset, str(request.url)) from None
             response: httpx.Response = outcome
             if response.status_code < 400:
                 return response
@@ -289,7 +289,7 @@ class Client:
             try:
                 response.read()
             except httpx.HTTPError as exc:
-                raise _body_error(exc, preset, str(request.url)) from None
+                raise body_error(exc, preset, str(request.url)) from None
             finally:
                 response.close()
             return self._report(preset, response, started)
@@ -306,7 +306,7 @@ class Client:
             try:
                 await response.aread()
             except httpx.HTTPError as exc:
-                raise _body_error(exc, preset, str(request.url)) from None
+                raise body_error(exc, preset, str(request.url)) from None
             finally:
                 await response.aclose()
             return response
@@ -314,7 +314,7 @@ class Client:
         try:
             response = await asyncio.wait_for(fetch(), TEST_CONNECTION_DEADLINE)
         except asyncio.TimeoutError:
-            error = RequestTimeout(_timeout_text(preset, TEST_CONNECTION_DEADLINE))
+            error = RequestTimeout(timeout_text(preset, TEST_CONNECTION_DEADLINE))
             return self._report(preset, error, started)
         except CompatError as exc:
             return self._report(preset, exc, started)
@@ -337,7 +337,7 @@ class Client:
         try:
             content = response.read()
         except httpx.HTTPError as exc:
-            raise _body_error(exc, preset, str(request.url)) from None
+            raise body_error(exc, preset, str(request.url)) from None
         finally:
             response.close()
         return self._finish_plain(preset, response, content, started)
@@ -351,7 +351,7 @@ class Client:
         try:
             content = await response.aread()
         except httpx.HTTPError as exc:
-            raise _body_error(exc, preset, str(request.url)) from None
+            raise body_error(exc, preset, str(request.url)) from None
         finally:
             await response.aclose()
         return self._finish_plain(preset, response, content, started)
@@ -364,7 +364,7 @@ class Client:
             raise html_error(str(response.url))
         result = parse_chat_response(body, where=preset.base_url, secret=preset.resolve_key())
         latency = (time.perf_counter() - started) * 1000
-        return _with_timings(result, latency_ms=latency, ttft_ms=None)
+        return with_timings(result, latency_ms=latency, ttft_ms=None)
 
     def stream(
         self, preset: Preset, messages: Iterable[Message], **overrides: Any
@@ -384,7 +384,7 @@ class Client:
             yield from self.stream(preset, messages, **overrides)
             return
         try:
-            state = _StreamState(preset, response, started)
+            state = StreamState(preset, response, started)
             try:
                 for line in response.iter_lines():
                     delta = state.line(line)
@@ -415,7 +415,7 @@ class Client:
                 yield item
             return
         try:
-            state = _StreamState(preset, response, started)
+            state = StreamState(preset, response, started)
             try:
                 async for line in response.aiter_lines():
                     delta = state.line(line)
@@ -435,117 +435,6 @@ class Client:
             self._no_stream_options.add(preset.base_url)
             return True
         return False
-
-
-class _StreamState:
-    """Per-stream bookkeeping shared by both faces: SSE decoding, timings, errors."""
-
-    def __init__(self, preset: Preset, response: httpx.Response, started: float) -> None:
-        self.preset = preset
-        self.started = started
-        self.ttft_ms: float | None = None
-        self.decoder = SSEDecoder()
-        self.acc = ChatAccumulator(where=preset.base_url, secret=preset.resolve_key())
-        self.done = False
-        content_type = response.headers.get("content-type", "")
-        if "html" in content_type:
-            raise html_error(str(response.url))
-        # A server that ignores "stream": true answers with one JSON body; accept it.
-        self.plain = "json" in content_type and "event-stream" not in content_type
-        self._plain_lines: list[str] = []
-
-    def line(self, line: str) -> str:
-        if self.plain:
-            self._plain_lines.append(line)
-            return ""
-        event = self.decoder.decode(line)
-        if event is None:
-            return ""
-        if event.data.strip() == "[DONE]":
-            self.done = True
-            return ""
-        delta = self.acc.feed(event.data)
-        if self.ttft_ms is None and self.acc.started:
-            self.ttft_ms = (time.perf_counter() - self.started) * 1000
-        return delta
-
-    def broken(self, exc: Exception) -> CompatError:
-        partial = self.acc.text
-        if isinstance(exc, httpx.TimeoutException):
-            return StreamError(
-                _timeout_text(self.preset, None) + " The text received so far is kept.",
-                partial=partial,
-            )
-        return StreamError(
-            f"The stream from {self.preset.base_url} broke off ({type(exc).__name__}) after "
-            f"{len(partial)} characters; the text received so far is kept. Run the cell "
-            "again to retry.",
-            partial=partial,
-        )
-
-    def finish(self) -> ChatResult:
-        latency = (time.perf_counter() - self.started) * 1000
-        if self.plain:
-            body = decode_body("\n".join(self._plain_lines).encode(), "application/json")
-            return _with_timings(
-                parse_chat_response(
-                    body, where=self.preset.base_url, secret=self.preset.resolve_key()
-                ),
-                latency_ms=latency,
-                ttft_ms=latency,
-            )
-        tail = self.decoder.flush()
-        if tail is not None and tail.data.strip() != "[DONE]":
-            self.acc.feed(tail.data)
-        self.acc.finish()
-        if not self.done and self.acc.finish_reason is None:
-            raise self.broken(httpx.RemoteProtocolError("stream ended without [DONE]"))
-        if not self.acc.started and self.acc.finish_reason is None:
-            raise InvalidResponseError(
-                f"{self.preset.base_url} sent an empty stream. Check that the server supports "
-                "streaming, or use --no-stream.",
-            )
-        return self.acc.result(latency_ms=latency, ttft_ms=self.ttft_ms)
-
-
-def _with_timings(result: ChatResult, *, latency_ms: float, ttft_ms: float | None) -> ChatResult:
-    from dataclasses import replace
-
-    return replace(result, latency_ms=latency_ms, ttft_ms=ttft_ms)
-
-
-def _timeout_text(preset: Preset, seconds: float | None) -> str:
-    within = f" within {seconds:g} s" if seconds else " in time"
-    return (
-        f"{preset.base_url} did not answer{within}. A local model may still be loading: "
-        "run the cell again, or allow longer with `--timeout SECONDS` or the preset's timeout."
-    )
-
-
-def _body_error(exc: httpx.HTTPError, preset: Preset, url: str) -> CompatError:
-    """The answer's headers arrived but its body did not: a timeout, or the server hung up."""
-    if isinstance(exc, httpx.TimeoutException):
-        return RequestTimeout(_timeout_text(preset, None), url=url)
-    return StreamError(
-        f"The answer from {preset.base_url} broke off ({type(exc).__name__}) before it was "
-        "complete. Run the cell again to retry; if it keeps happening, check the server's log."
-    )
-
-
-def _transport_error(exc: httpx.TransportError, preset: Preset, url: str) -> RequestError:
-    if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
-        return RequestTimeout(_timeout_text(preset, None), url=url)
-    server = {
-        "LM Studio": "LM Studio's server",
-        "Ollama": "Ollama (`ollama serve`)",
-        "Local": "the bundled server (`%translate local start`)",
-    }.get(preset.name, "the server")
-    detail = redact(str(exc) or type(exc).__name__, preset.resolve_key())
-    return ConnectError(
-        f"Could not connect to {preset.base_url} — is {server} running? ({detail}) "
-        "Check the Base URL, host and port.",
-        url=url,
-    )
 
 
 _client: Client | None = None

@@ -15,8 +15,8 @@ from server import FakeServer
 from compat_nb.client import get_client
 from compat_nb.errors import CompatError, InvalidResponseError, StreamError
 from compat_nb.presets import Preset
-from compat_nb.protocol import ChatAccumulator
 from compat_nb.store import get_store
+from compat_nb.streaming import ChatAccumulator
 
 ECHO = {"error": {"message": f"Incorrect API key provided: {MARKER_KEY}", "code": "bad_key"}}
 MESSAGES = [{"role": "user", "content": "Hello"}]
