@@ -386,12 +386,12 @@ class Client:
         try:
             state = StreamState(preset, response, started)
             try:
+                # Read to the end, past [DONE]: a fully read response returns its connection
+                # to the pool.
                 for line in response.iter_lines():
                     delta = state.line(line)
                     if delta:
                         yield delta
-                    if state.done:
-                        break
             except httpx.HTTPError as exc:
                 raise state.broken(exc) from None
             yield state.finish()
@@ -417,12 +417,12 @@ class Client:
         try:
             state = StreamState(preset, response, started)
             try:
+                # Read to the end, past [DONE]: a fully read response returns its connection
+                # to the pool, and leaves no half-read generators behind.
                 async for line in response.aiter_lines():
                     delta = state.line(line)
                     if delta:
                         yield delta
-                    if state.done:
-                        break
             except httpx.HTTPError as exc:
                 raise state.broken(exc) from None
             yield state.finish()

@@ -160,6 +160,8 @@ class StreamState:
         self._plain_lines: list[str] = []
 
     def line(self, line: str) -> str:
+        if self.done:
+            return ""  # a server may send a blank line or comment after [DONE]
         if self.plain:
             self._plain_lines.append(line)
             return ""

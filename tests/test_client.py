@@ -658,3 +658,15 @@ def test_translate_errors_are_compat_errors(server: FakeServer) -> None:
     with pytest.raises(CompatError) as info:
         compat_nb.translate("Hi", preset="Preset 1")
     assert "not usable yet" in str(info.value)
+
+
+def test_streams_are_read_to_the_end_and_reuse_one_connection(server):
+    client = Client()
+    preset = Preset("p", server.base_url, "test-model")
+    for text in ("one", "two", "three"):
+        items = list(client.stream(preset, [{"role": "user", "content": text}]))
+        assert items[-1].text == f"TRANSLATED: {text}"
+    pool = client.http._transport._pool  # httpcore's pool: what is really open
+    assert len(pool.connections) == 1
+    assert pool.connections[0].is_idle()
+    client.close()
