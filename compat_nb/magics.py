@@ -314,6 +314,14 @@ class TranslateMagics(Magics):
             print(f"Models: {shown}{more}")
 
     def _cmd_settings(self, rest: list[str]) -> Any:
+        from .display import in_kernel
+
+        if not in_kernel():
+            raise UsageError(
+                "The settings panel needs a notebook front end (JupyterLab, Notebook, VS Code). "
+                "Here, save presets from Python: compat_nb.get_store().save(compat_nb.Preset("
+                "'Mine', base_url=..., model=...)), then `%translate use Mine`."
+            )
         from .panel import settings_panel
 
         return settings_panel(rest[0] if rest else None)

@@ -189,13 +189,19 @@ def test_save_then_translate_uses_the_saved_preset_immediately(panel, server, ip
     assert server.chat_requests()[-1].body["model"] == "other-model"
 
 
-def test_the_settings_magic_returns_a_panel_on_the_named_preset(ip, panels):
+def test_the_settings_magic_returns_a_panel_on_the_named_preset(ip, panels, monkeypatch):
+    monkeypatch.setattr("compat_nb.display.in_kernel", lambda: True)
     shown = ip.run_line_magic("translate", "settings Ollama")
     panels.append(shown)
     assert isinstance(shown, SettingsPanel) and shown.preset.value == "Ollama"
     assert shown.base_url.value == "http://localhost:11434/v1"
     with pytest.raises(UsageError, match="No preset named 'Nope'"):
         ip.run_line_magic("translate", "settings Nope")
+
+
+def test_the_settings_magic_in_a_terminal_says_what_to_do_instead(ip):
+    with pytest.raises(UsageError, match=r"needs a notebook front end.*get_store\(\)\.save"):
+        ip.run_line_magic("translate", "settings")
 
 
 # --- Test Connection ---------------------------------------------------------------------------
