@@ -10,16 +10,26 @@ import contextlib
 import importlib.util
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._local_process import (
+    HOST,
+    PORTABLE_CMAKE_ARGS,
+    free_port,
+    is_server,
+    launch,
+    log_tail,
+    port_free,
+    port_open,
+    terminate,
+    version_from_log,
+    wait_ready,
+)
 from .errors import ConfigError
 from .store import _file_lock, _write_atomic, config_dir
 
@@ -40,45 +50,12 @@ MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_ALIAS = "smollm2-135m"
 STATE_FILE = "local.json"
 LOG_FILE = "local-server.log"
-HOST = "127.0.0.1"
-N_CTX = 2048  # a system prompt plus a paragraph and its translation fit with room to spare
-STOP_GRACE = 5.0
-# A native build picked up AMX on some x86-64 CPUs and crashed at the first request.
-PORTABLE_CMAKE_ARGS = "-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
 INSTALL_HINT = (
     'Install it with `pip install "compat_nb[local]"` (llama-cpp-python builds from source, '
     f'about 5 minutes; on x86-64, set `CMAKE_ARGS="{PORTABLE_CMAKE_ARGS}"` first).'
 )
-REBUILD_HINT = (
-    f'Rebuild it for a portable CPU: `CMAKE_ARGS="{PORTABLE_CMAKE_ARGS}" pip install '
-    '--force-reinstall --no-cache-dir "llama-cpp-python[server]"`'
-)
 # Modules `python -m llama_cpp.server` needs; find_spec checks them without importing any.
 _SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "pydantic_settings")
-_MARKER = "compat_nb.local"  # in the child's command line: tells our server from a reused pid
-
-# Runs in the child: print the version line CI logs show, drop environment variables that
-# llama_cpp.server would read as settings (PORT, HOST, API_KEY, ...) over our flags, exit with
-# the process that started it (it runs in its own session, so a kernel interrupt spares it).
-_WRAPPER = f"""# {_MARKER} server
-import os, runpy, sys, threading, time
-import llama_cpp
-from llama_cpp.server.settings import Settings
-print("llama_cpp version", llama_cpp.__version__, "from", os.path.dirname(llama_cpp.__file__),
-      flush=True)
-names = {{n.lower() for n in Settings.model_fields}} | {{"host", "port", "config_file"}}
-for key in [k for k in os.environ if k.lower() in names]:
-    del os.environ[key]
-parent = os.getppid()
-def watch():
-    while os.getppid() == parent:
-        time.sleep(1.0)
-    os._exit(0)
-if os.name == "posix":
-    threading.Thread(target=watch, daemon=True).start()
-sys.argv = ["llama_cpp.server", *sys.argv[1:]]
-runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
-"""
 
 
 class LocalServerError(ConfigError):
@@ -151,32 +128,12 @@ def _is_our_server(pid: int) -> bool:
     """pid is alive and is a server this module started (not a reused pid, not a zombie)."""
     if _owned is not None and _owned.pid == pid:
         return _owned.poll() is None
-    if os.name != "posix":
-        return True  # os.kill(pid, 0) would terminate it on Windows; the port check decides
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # alive, someone else's: the command line check below decides
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:
-        return not Path("/proc/self").exists()  # no /proc (macOS): trust the live pid
-    except OSError:
-        return False
-    return _MARKER.encode() in cmdline
-
-
-def _port_open(port: int, timeout: float = 0.25) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=timeout):
-        return True
-    return False
+    return is_server(pid)
 
 
 def _live_state() -> dict[str, Any] | None:
     state = _read_state()
-    if state and _is_our_server(state["pid"]) and _port_open(int(state.get("port", 0))):
+    if state and _is_our_server(state["pid"]) and port_open(int(state.get("port", 0))):
         return state
     return None
 
@@ -206,110 +163,10 @@ def status() -> LocalStatus:
 # --- starting ----------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((HOST, port))
-        except OSError:
-            return False
-    return True
-
-
-def _tail(path: Path, lines: int = 10) -> str:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return "".join(deque(handle, maxlen=lines)).rstrip()
-    except OSError:
-        return ""
-
-
 def _failure(reason: str, log: Path) -> LocalServerError:
-    tail = _tail(log)
+    tail = log_tail(log)
     shown = f"\nLast lines of {log}:\n{tail}" if tail else f" (no output in {log})"
     return LocalServerError(f"The local server did not start: {reason}.{shown}")
-
-
-def _exit_reason(code: int, log: Path) -> str:
-    text = _tail(log, 40)
-    if "address already in use" in text.lower():
-        return f"its port is taken by another program (exit code {code})"
-    if code in (-signal.SIGSEGV, -signal.SIGILL, 132, 139) or "illegal instruction" in text:
-        return (
-            f"it crashed (exit code {code}): llama-cpp-python was most likely built for "
-            f"another CPU. {REBUILD_HINT}"
-        )
-    return f"the server process exited with code {code}"
-
-
-def _request(url: str, body: dict[str, Any] | None = None, timeout: float = 2.0) -> Any:
-    import urllib.request  # deferred: ~15 ms, and only a start needs it
-
-    data = json.dumps(body).encode() if body is not None else None
-    headers = {"Content-Type": "application/json"} if data else {}
-    request = urllib.request.Request(url, data=data, headers=headers)
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
-    with opener.open(request, timeout=timeout) as response:
-        return json.loads(response.read())
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], base_url: str, log: Path, deadline: float) -> None:
-    """Poll /models until it answers, then ask for one token: a bad build crashes right there."""
-    while True:
-        code = proc.poll()
-        if code is not None:
-            raise _failure(_exit_reason(code, log), log)
-        try:
-            _request(base_url + "/models", timeout=1.0)
-            break
-        except (OSError, ValueError):
-            pass
-        if time.monotonic() > deadline:
-            raise _failure("it was not ready before the deadline (try a larger timeout)", log)
-        time.sleep(0.1)
-    warmup = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1}
-    try:
-        _request(
-            base_url + "/chat/completions", warmup, timeout=max(deadline - time.monotonic(), 5)
-        )
-    except (OSError, ValueError) as exc:
-        code = proc.poll()
-        if code is None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                code = proc.wait(timeout=1.0)
-        reason = _exit_reason(code, log) if code is not None else f"a first request failed: {exc}"
-        raise _failure(reason, log) from None
-
-
-def _version_from_log(log: Path) -> str:
-    with contextlib.suppress(OSError), open(log, encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            if line.startswith("llama_cpp version "):
-                return line.split()[2]
-    return ""
-
-
-def _command(model_path: Path, alias: str, port: int) -> list[str]:
-    threads = max(1, min(4, os.cpu_count() or 1))
-    flags = {
-        "--model": str(model_path),
-        "--model_alias": alias,
-        "--host": HOST,
-        "--port": str(port),
-        "--n_ctx": str(N_CTX),
-        "--n_threads": str(threads),
-        "--n_threads_batch": str(threads),
-        "--use_mlock": "False",
-        # By default a new request cuts the running one off with an empty [DONE]; comparisons
-        # and chunked translations send several at once, so queue them instead.
-        "--interrupt_requests": "False",
-    }
-    return [sys.executable, "-c", _WRAPPER, *(item for pair in flags.items() for item in pair)]
 
 
 def start(
@@ -342,32 +199,24 @@ def start(
                 )
         else:
             model_path = default_model_path()
-        if port is not None and not _port_free(port):
+        if port is not None and not port_free(port):
             raise LocalServerError(
                 f"Port {port} on {HOST} is taken by another program. Choose another with "
                 "`--port N`, or leave it out to use a free one."
             )
-        port = port or _free_port()
+        port = port or free_port()
         log = config_dir() / LOG_FILE
         log.parent.mkdir(parents=True, exist_ok=True)
         alias = model_path.stem.lower() if model else DEFAULT_ALIAS
         base_url = f"http://{HOST}:{port}/v1"
         began = time.monotonic()
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(
-                _command(model_path, alias, port),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                # Its own session: a kernel interrupt (SIGINT to the process group) spares it.
-                start_new_session=os.name == "posix",
-                creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
-            )
+        proc = launch(model_path, alias, port, log)
         try:
-            _wait_ready(proc, base_url, log, began + timeout)
+            reason = wait_ready(proc, base_url, log, began + timeout)
+            if reason is not None:
+                raise _failure(reason, log)
         except BaseException:
-            _terminate(proc.pid, proc)
+            terminate(proc.pid, proc)
             raise
         _owned = proc
         if not _atexit_registered:
@@ -380,7 +229,7 @@ def start(
             "model": alias,
             "model_path": str(model_path),
             "log_path": str(log),
-            "version": _version_from_log(log),
+            "version": version_from_log(log),
             "startup_s": round(time.monotonic() - began, 2),
         }
         _write_atomic(config_dir() / STATE_FILE, state, mode=0o644)
@@ -388,27 +237,6 @@ def start(
 
 
 # --- stopping ----------------------------------------------------------------------------------
-
-
-def _terminate(pid: int, proc: subprocess.Popen[bytes] | None) -> None:
-    """SIGTERM (uvicorn shuts down cleanly), then SIGKILL after STOP_GRACE seconds."""
-    if proc is not None:
-        with contextlib.suppress(OSError):
-            proc.terminate()
-        try:
-            proc.wait(timeout=STOP_GRACE)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=STOP_GRACE)
-        return
-    with contextlib.suppress(OSError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE
-    while time.monotonic() < deadline and _is_our_server(pid):
-        time.sleep(0.05)
-    if _is_our_server(pid):
-        with contextlib.suppress(OSError):
-            os.kill(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
 
 
 def stop() -> bool:
@@ -419,7 +247,7 @@ def stop() -> bool:
         stopped = False
         if state is not None and _is_our_server(state["pid"]):
             owned = _owned if _owned is not None and _owned.pid == state["pid"] else None
-            _terminate(state["pid"], owned)
+            terminate(state["pid"], owned)
             stopped = True
         if state is not None:
             with contextlib.suppress(OSError):
@@ -458,8 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     print(result, flush=True)
     if _owned is None or result.log_path is None:
         return 0  # another process runs it; that one stops it
-    print(f"Base URL: {result.base_url}  (log: {result.log_path}). Press Ctrl-C to stop.")
     try:
+        print(f"Base URL: {result.base_url}  (log: {result.log_path}). Press Ctrl-C to stop.")
         with open(result.log_path, encoding="utf-8", errors="replace") as log:
             log.seek(0, os.SEEK_END)  # past the model-loading noise: requests from here on
             while _owned.poll() is None:

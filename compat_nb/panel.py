@@ -9,12 +9,24 @@ from __future__ import annotations
 import dataclasses
 import html
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import ipywidgets as w
-from traitlets import Bool, Dict, Unicode, observe
+from traitlets import Bool, Unicode, observe
 
+from ._widgets import (
+    LABEL_WIDTH,
+    HeaderRows,
+    NumberSpec,
+    button,
+    css,
+    descendants,
+    form_field,
+    format_number,
+    parse_number,
+    row_label,
+    show_if,
+)
 from .client import DEFAULT_READ_TIMEOUT, get_client
 from .errors import CompatError, ConfigError, redact
 from .presets import Preset
@@ -25,132 +37,17 @@ __all__ = ["NEW_PRESET", "HeaderRows", "SettingsPanel", "settings_panel"]
 
 NEW_PRESET = "New preset…"  # the store refuses to save a preset by this name
 DEFAULT_PRESET = "LM Studio"  # shown first when no preset is active yet
-_LABEL_WIDTH = "180px"  # "use environment variable" and "API Key (optional)" fit uncut
-_STYLE = {"description_width": _LABEL_WIDTH}
-_WIDTH = "600px"
 _COLORS = {"ok": "#1a7f37", "warn": "#9a6700", "error": "#cf222e", "busy": "#57606a"}
 
 # Preset fields edited as text, and numeric ones: (type, lowest, highest, label, placeholder).
 _TEXT_FIELDS = ("base_url", "model", "api_key_env", "system_prompt", "target_language")
-_NUMBER_FIELDS: dict[str, tuple[type, float | None, float | None, str, str]] = {
+_NUMBER_FIELDS: dict[str, NumberSpec] = {
     "temperature": (float, 0, 2, "Temperature", "server default (0–2)"),
     "max_tokens": (int, 1, None, "Max tokens", "server default"),
     "timeout": (float, 0, None, "Timeout (s)", f"{DEFAULT_READ_TIMEOUT:g} s"),
     "input_price": (float, 0, None, "Input $ / 1M tokens", "for cost estimates"),
     "output_price": (float, 0, None, "Output $ / 1M tokens", "for cost estimates"),
 }
-
-
-def _css(widget: Any, name: str) -> Any:
-    # A class per named widget: the browser test (and a user's CSS) finds fields by it.
-    widget.add_class("compat-nb-" + name.replace("_", "-"))
-    return widget
-
-
-def _field(cls: Any, name: str, description: str, **kwargs: Any) -> Any:
-    layout = w.Layout(width=_WIDTH)
-    return _css(cls(description=description, style=_STYLE, layout=layout, **kwargs), name)
-
-
-def _button(name: str, description: str, **kwargs: Any) -> Any:
-    layout = w.Layout(width="auto", min_width="120px")
-    return _css(w.Button(description=description, layout=layout, **kwargs), name)
-
-
-def _label(text: str) -> Any:
-    # Looks like a field's description: as wide (with its margin), right-aligned.
-    style = "text-align:right; padding-right:8px; line-height:28px"
-    layout = w.Layout(width=f"calc({_LABEL_WIDTH} + 8px)", flex="0 0 auto")
-    return w.HTML(f"<div style='{style}'>{text}</div>", layout=layout)
-
-
-def _descendants(widget: Any) -> Iterator[Any]:
-    """Child widgets, their children, and the layout and style models they own."""
-    for child in getattr(widget, "children", ()):
-        yield from _descendants(child)
-        yield child
-    for part in ("layout", "style"):
-        if isinstance(getattr(widget, part, None), w.Widget):
-            yield getattr(widget, part)
-
-
-def _show_if(widget: Any, visible: bool) -> None:
-    widget.layout.display = None if visible else "none"
-
-
-def _parse_number(text: str, spec: tuple[type, float | None, float | None, str, str]) -> Any:
-    """The field's number, or None when empty (the server's or client's default applies)."""
-    kind, low, high, label, _ = spec
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        value = kind(text)
-    except ValueError:
-        value = None
-    in_range = value is not None and (low is None or value >= low)
-    if not in_range or (high is not None and value > high):
-        bounds = f" from {low:g} to {high:g}" if high is not None else f" of at least {low:g}"
-        noun = "a whole number" if kind is int else "a number"
-        raise ConfigError(
-            f"{label} must be {noun}{bounds}, or empty for the default; not {text!r}."
-        )
-    return value
-
-
-def _format_number(value: float | None) -> str:
-    return "" if value is None else str(value)
-
-
-class HeaderRows(w.VBox):
-    """Extra HTTP headers as editable key/value rows; `value` is the dict they spell."""
-
-    value = Dict(help="Header name -> value; rows with an empty name are left out.")
-
-    def __init__(self, **kwargs: Any) -> None:
-        self.add_button = _button("add_header", "Add header", icon="plus")
-        self.add_button.layout.align_self = "flex-start"
-        self.add_button.on_click(lambda _: self.add_row())
-        self._syncing = False
-        super().__init__(children=[self.add_button], **kwargs)
-
-    @property
-    def rows(self) -> list[Any]:
-        return list(self.children[:-1])
-
-    def add_row(self, name: str = "", value: str = "") -> Any:
-        key = w.Text(name, placeholder="Header-Name", layout=w.Layout(width="150px"))
-        val = w.Text(value, placeholder="value", layout=w.Layout(width="214px"))
-        remove = w.Button(icon="times", tooltip="Remove this header", layout=w.Layout(width="36px"))
-        row = w.HBox([key, val, remove])
-        remove.on_click(lambda _: self.remove_row(row))
-        key.observe(self._on_row_change, "value")
-        val.observe(self._on_row_change, "value")
-        self.children = (*self.rows, row, self.add_button)
-        return row
-
-    def remove_row(self, row: Any) -> None:
-        self.children = tuple(c for c in self.children if c is not row)
-        row.close()
-        self._on_row_change()
-
-    def _on_row_change(self, _change: Any = None) -> None:
-        self._syncing = True
-        try:
-            pairs = [(r.children[0].value.strip(), r.children[1].value) for r in self.rows]
-            self.value = {k: v for k, v in pairs if k}
-        finally:
-            self._syncing = False
-
-    @observe("value")
-    def _on_value_change(self, change: Any) -> None:
-        if self._syncing:
-            return
-        for row in self.rows:
-            row.close()
-        self.children = (self.add_button,)
-        for name, value in change.new.items():
-            self.add_row(name, value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -213,41 +110,41 @@ class SettingsPanel(w.VBox):
 
     def _build(self) -> None:
         self.title = w.HTML("<b>Local LLM &amp; OpenAI-compatible providers</b>")
-        self.preset = _field(w.Dropdown, "preset", "Preset")
-        self.new_name = _field(w.Text, "new_name", "Name", placeholder="name of the new preset")
-        self.base_url = _field(
+        self.preset = form_field(w.Dropdown, "preset", "Preset")
+        self.new_name = form_field(w.Text, "new_name", "Name", placeholder="name of the new preset")
+        self.base_url = form_field(
             w.Text, "base_url", "Base URL", placeholder="http://127.0.0.1:1234/v1"
         )
-        self.api_key = _field(w.Password, "api_key", "API Key (optional)")
-        self.api_key_env = _field(
+        self.api_key = form_field(w.Password, "api_key", "API Key (optional)")
+        self.api_key_env = form_field(
             w.Text, "api_key_env", "use environment variable", placeholder="e.g. OPENAI_API_KEY"
         )
-        self.model = _field(
+        self.model = form_field(
             w.Combobox, "model", "Model name", placeholder="exact model id", ensure_option=False
         )
-        self.test_button = _button("test_button", "Test Connection", icon="plug")
-        self.status = _css(w.HTML(layout=w.Layout(max_width="600px")), "status")
+        self.test_button = button("test_button", "Test Connection", icon="plug")
+        self.status = css(w.HTML(layout=w.Layout(max_width="600px")), "status")
         # Under the selector, aligned with the fields: it describes the preset chosen.
-        indent = f"0 0 0 calc({_LABEL_WIDTH} + 8px)"
-        self.summary = _css(w.HTML(layout=w.Layout(margin=indent, max_width="600px")), "summary")
+        indent = f"0 0 0 calc({LABEL_WIDTH} + 8px)"
+        self.summary = css(w.HTML(layout=w.Layout(margin=indent, max_width="600px")), "summary")
         for name, (*_, label, placeholder) in _NUMBER_FIELDS.items():
-            setattr(self, name, _field(w.Text, name, label, placeholder=placeholder))
-        self.system_prompt = _field(
+            setattr(self, name, form_field(w.Text, name, label, placeholder=placeholder))
+        self.system_prompt = form_field(
             w.Textarea,
             "system_prompt",
             "System prompt",
             placeholder="appended to the translation instruction, e.g. 'Use formal register.'",
             rows=3,
         )
-        self.target_language = _field(
+        self.target_language = form_field(
             w.Text, "target_language", "Target language", placeholder="English (%%translate's)"
         )
-        self.headers = _css(HeaderRows(), "headers")
-        self.save_button = _button("save", "Save", button_style="primary", icon="save")
-        self.use_button = _button("use", "Use for %%translate", icon="check")
-        self.delete_button = _button("delete", "Delete", button_style="danger", icon="trash")
-        self.reset_button = _button("reset", "Reset to defaults", icon="undo")
-        self.forget_key_button = _button("forget_key", "Forget saved key", icon="key")
+        self.headers = css(HeaderRows(), "headers")
+        self.save_button = button("save", "Save", button_style="primary", icon="save")
+        self.use_button = button("use", "Use for %%translate", icon="check")
+        self.delete_button = button("delete", "Delete", button_style="danger", icon="trash")
+        self.reset_button = button("reset", "Reset to defaults", icon="undo")
+        self.forget_key_button = button("forget_key", "Forget saved key", icon="key")
 
     def _layout_children(self) -> list[Any]:
         advanced = w.VBox(
@@ -255,7 +152,7 @@ class SettingsPanel(w.VBox):
                 self.temperature,
                 self.max_tokens,
                 self.system_prompt,
-                w.HBox([_label("Extra headers"), self.headers]),
+                w.HBox([row_label("Extra headers"), self.headers]),
                 self.timeout,
                 self.target_language,
                 self.input_price,
@@ -455,7 +352,7 @@ class SettingsPanel(w.VBox):
         self._store.unobserve(self._on_store_change)
         with self._lock:
             self._generation += 1
-        for widget in _descendants(self):
+        for widget in descendants(self):
             widget.close()
         super().close()
 
@@ -468,7 +365,7 @@ class SettingsPanel(w.VBox):
         values["base_url"] = values["base_url"] or ""
         values["model"] = values["model"] or ""
         for field, spec in _NUMBER_FIELDS.items():
-            values[field] = _parse_number(getattr(self, field).value, spec)
+            values[field] = parse_number(getattr(self, field).value, spec)
         values["headers"] = self.headers.value
         key = self.api_key.value.strip()
         if key:
@@ -504,7 +401,7 @@ class SettingsPanel(w.VBox):
             for field in _TEXT_FIELDS:
                 getattr(self, field).value = getattr(shown, field) or ""
             for field in _NUMBER_FIELDS:
-                getattr(self, field).value = _format_number(getattr(shown, field))
+                getattr(self, field).value = format_number(getattr(shown, field))
             self.headers.value = dict(shown.headers)
             self.api_key.value = ""
             self.new_name.value = ""
@@ -553,11 +450,11 @@ class SettingsPanel(w.VBox):
         )
         problems = preset.problems()
 
-        _show_if(self.new_name, creating)
-        _show_if(self.delete_button, not creating and not builtin)
-        _show_if(self.reset_button, builtin)
+        show_if(self.new_name, creating)
+        show_if(self.delete_button, not creating and not builtin)
+        show_if(self.reset_button, builtin)
         self.reset_button.disabled = not facts.modified
-        _show_if(self.forget_key_button, hint is not None)
+        show_if(self.forget_key_button, hint is not None)
         self.api_key.placeholder = f"key saved ({hint})" if hint else "paste a key, or leave empty"
         self.use_button.disabled = bool(problems) or (active and not self.dirty)
 
