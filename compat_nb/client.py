@@ -120,11 +120,22 @@ class Client:
             return client
 
     def close(self) -> None:
+        """Close every pooled connection; the client opens new ones if used again."""
         with self._lock:
-            if self._http is not None:
-                self._http.close()
-                self._http = None
-            self._ahttp.clear()  # closed with their loops; aclose() from another would fail
+            http, self._http = self._http, None
+            pools = list(self._ahttp.items())
+            self._ahttp.clear()
+        if http is not None:
+            http.close()
+        for loop, client in pools:
+            # An AsyncClient must be closed on its own loop: run it there if that loop is
+            # idle, hand it over if the loop is running (possibly in another thread).
+            if loop.is_closed():
+                continue
+            if loop.is_running():
+                asyncio.run_coroutine_threadsafe(client.aclose(), loop)
+            else:
+                loop.run_until_complete(client.aclose())
 
     @staticmethod
     def _clock(pool: object) -> float:
