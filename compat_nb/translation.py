@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -203,21 +205,10 @@ def translate(
     from .client import get_client
 
     resolved, messages, target = _prepare(text, to, preset, source, overrides)
-    try:
-        result = get_client().chat(resolved, messages, timeout=resolved.timeout)
-    except CompatError as exc:
-        _recorded_failure(exc, text, resolved, target, source)
-        raise
-    return _recorded(
-        Translation.from_result(
-            result,
-            source_text=text,
-            preset=resolved,
-            target_language=target,
-            source_language=source,
-        ),
-        resolved,
-    )
+    run = _Run(text, resolved, target, source)
+    with run.recording_failures():
+        result = get_client().chat(resolved, messages)
+    return run.finished(result)
 
 
 async def atranslate(
@@ -232,43 +223,54 @@ async def atranslate(
     from .client import get_client
 
     resolved, messages, target = _prepare(text, to, preset, source, overrides)
-    try:
-        result = await get_client().achat(resolved, messages, timeout=resolved.timeout)
-    except CompatError as exc:
-        _recorded_failure(exc, text, resolved, target, source)
-        raise
-    return _recorded(
-        Translation.from_result(
+    run = _Run(text, resolved, target, source)
+    with run.recording_failures():
+        result = await get_client().achat(resolved, messages)
+    return run.finished(result)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One API call's context, so the sync and async faces record runs the same way."""
+
+    text: str
+    preset: Preset
+    target: str
+    source: str | None
+
+    def finished(self, result: ChatResult) -> Translation:
+        translation = Translation.from_result(
             result,
-            source_text=text,
-            preset=resolved,
-            target_language=target,
-            source_language=source,
-        ),
-        resolved,
-    )
+            source_text=self.text,
+            preset=self.preset,
+            target_language=self.target,
+            source_language=self.source,
+        )
+        _record(translation, self.preset)
+        return translation
+
+    @contextlib.contextmanager
+    def recording_failures(self) -> Iterator[None]:
+        """A failed run is history too; the error goes on to the caller."""
+        try:
+            yield
+        except CompatError as exc:
+            failed = Translation(
+                text=getattr(exc, "partial", ""),
+                source_text=self.text,
+                target_language=self.target,
+                preset=self.preset.name,
+                model=self.preset.model,
+                base_url=self.preset.base_url,
+                source_language=self.source,
+                error=exc.message,
+            )
+            _record(failed, self.preset)
+            raise
 
 
-def _recorded(translation: Translation, preset: Preset) -> Translation:
+def _record(translation: Translation, preset: Preset) -> None:
     """Record the run in the history (unless `compat_nb.runlog.enabled` is False)."""
-    from . import runlog as history
+    from . import runlog
 
-    history.record(translation, preset)
-    return translation
-
-
-def _recorded_failure(
-    exc: CompatError, text: str, preset: Preset, target: str, source: str | None
-) -> None:
-    """A failed run is history too; the caller re-raises."""
-    failed = Translation(
-        text=getattr(exc, "partial", ""),
-        source_text=text,
-        target_language=target,
-        preset=preset.name,
-        model=preset.model,
-        base_url=preset.base_url,
-        source_language=source,
-        error=exc.message,
-    )
-    _recorded(failed, preset)
+    runlog.record(translation, preset)
