@@ -274,13 +274,11 @@ class _Session:
                 source_language=self.source,
             )
         else:
-            translation = Translation(
-                text=partial,
+            translation = Translation.failed(
+                partial,
                 source_text=self.text,
+                preset=preset,
                 target_language=self.to,
-                preset=preset.name,
-                model=preset.model,
-                base_url=preset.base_url,
                 source_language=self.source,
                 error=error,
             )

@@ -233,16 +233,14 @@ class TranslateMagics(Magics):
             )
         else:
             partial = failure.partial if isinstance(failure, StreamError) else view.text
-            translation = Translation(
-                text=partial,
+            translation = Translation.failed(
+                partial,
                 source_text=text,
+                preset=preset,
                 target_language=target,
-                preset=preset.name,
-                model=preset.model,
-                base_url=preset.base_url,
                 source_language=source,
-                interrupted=interrupted,
                 error=failure.message if failure else None,
+                interrupted=interrupted,
             )
         if result is not None or translation.text:
             view.finish(translation.text, translation.footer())

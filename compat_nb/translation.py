@@ -106,6 +106,31 @@ class Translation:
             tokens_estimated=result.tokens_estimated,
         )
 
+    @classmethod
+    def failed(
+        cls,
+        partial: str,
+        *,
+        source_text: str,
+        preset: Preset,
+        target_language: str,
+        source_language: str | None = None,
+        error: str | None = None,
+        interrupted: bool = False,
+    ) -> Translation:
+        """A run that did not finish: the text received before it stopped, and why."""
+        return cls(
+            text=partial,
+            source_text=source_text,
+            target_language=target_language,
+            source_language=source_language,
+            preset=preset.name,
+            model=preset.model,
+            base_url=preset.base_url,
+            error=error,
+            interrupted=interrupted,
+        )
+
     @property
     def tokens_per_second(self) -> float | None:
         return tokens_per_second(self.output_tokens, self.latency_ms, self.ttft_ms)
@@ -255,13 +280,11 @@ class _Run:
         try:
             yield
         except CompatError as exc:
-            failed = Translation(
-                text=getattr(exc, "partial", ""),
+            failed = Translation.failed(
+                getattr(exc, "partial", ""),
                 source_text=self.text,
+                preset=self.preset,
                 target_language=self.target,
-                preset=self.preset.name,
-                model=self.preset.model,
-                base_url=self.preset.base_url,
                 source_language=self.source,
                 error=exc.message,
             )
