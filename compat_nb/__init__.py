@@ -80,7 +80,13 @@ if TYPE_CHECKING:
     from .translation import Translation, atranslate, translate
 
 
+# Submodules a user reaches as attributes (`compat_nb.runlog.enabled = False`).
+_SUBMODULES = frozenset({"client", "errors", "local", "presets", "runlog", "store"})
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'compat_nb' has no attribute {name!r}")

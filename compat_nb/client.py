@@ -200,7 +200,7 @@ class Client:
                     yield _Sleep(policy.delay(attempt))
                     attempt += 1
                     continue
-                raise transport_error(outcome, preset, str(request.url)) from None
+                raise transport_error(outcome, preset, request) from None
             response: httpx.Response = outcome
             if response.status_code < 400:
                 return response
@@ -273,13 +273,18 @@ class Client:
         )
 
     def _report(
-        self, preset: Preset, response: httpx.Response | CompatError, started: float
+        self,
+        preset: Preset,
+        response: httpx.Response | CompatError,
+        started: float,
+        content: bytes | None = None,
     ) -> ConnectionReport:
         latency = (time.perf_counter() - started) * 1000
         fields: dict[str, Any] = {"base_url": preset.base_url, "model": preset.model or None}
         if isinstance(response, CompatError):
             return ConnectionReport(False, error=response.message, latency_ms=latency, **fields)
-        body = decode_body(response.content, response.headers.get("content-type", ""))
+        content = response.content if content is None else content
+        body = decode_body(content, response.headers.get("content-type", ""))
         try:
             if is_html(response.headers.get("content-type", ""), body):
                 raise html_error(str(response.url))
@@ -298,12 +303,18 @@ class Client:
             core = self._attempts(request, preset, None, "models", _NO_RETRY)
             response = self._drive(core)
             try:
-                response.read()
+                # httpx's timeouts bound each read, not the whole answer: a server that
+                # trickles its model list is cut off at the deadline here.
+                content = b""
+                for chunk in response.iter_bytes():
+                    content += chunk
+                    if time.perf_counter() - started > TEST_CONNECTION_DEADLINE:
+                        raise RequestTimeout(timeout_text(preset, TEST_CONNECTION_DEADLINE))
             except httpx.HTTPError as exc:
-                raise body_error(exc, preset, str(request.url)) from None
+                raise body_error(exc, preset, request) from None
             finally:
                 response.close()
-            return self._report(preset, response, started)
+            return self._report(preset, response, started, content)
         except CompatError as exc:
             return self._report(preset, exc, started)
 
@@ -317,7 +328,7 @@ class Client:
             try:
                 await response.aread()
             except httpx.HTTPError as exc:
-                raise body_error(exc, preset, str(request.url)) from None
+                raise body_error(exc, preset, request) from None
             finally:
                 await response.aclose()
             return response
@@ -348,7 +359,7 @@ class Client:
         try:
             content = response.read()
         except httpx.HTTPError as exc:
-            raise body_error(exc, preset, str(request.url)) from None
+            raise body_error(exc, preset, request) from None
         finally:
             response.close()
         return self._finish_plain(preset, response, content, started)
@@ -362,7 +373,7 @@ class Client:
         try:
             content = await response.aread()
         except httpx.HTTPError as exc:
-            raise body_error(exc, preset, str(request.url)) from None
+            raise body_error(exc, preset, request) from None
         finally:
             await response.aclose()
         return self._finish_plain(preset, response, content, started)

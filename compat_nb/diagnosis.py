@@ -36,6 +36,7 @@ __all__ = [
     "error_in_body",
     "html_error",
     "is_html",
+    "read_timeout",
     "server_message",
     "timeout_text",
     "transport_error",
@@ -98,18 +99,17 @@ def error_for_response(
     retried = f" after {attempts} attempts" if attempts > 1 else ""
     cls: type[ResponseError]
     if status in (401, 403):
-        key = {
-            "set": "a saved key",
-            "env": f"the key in ${preset.api_key_env}",
-            "env unset": f"no key (${preset.api_key_env} is not set)",
-            "none": "no key",
-        }
         cls = AuthenticationError
-        text = (
-            f"Server reachable, key rejected ({status}) at {base}: {said}. "
-            f"The request sent {key[preset.key_status]}; set the right API key for "
-            f"preset {preset.name!r} in `%translate settings`."
-        )
+        var = preset.api_key_env
+        fix = {
+            "set": f"The request sent the API key saved for {preset.name!r}; save the right one "
+            "in `%translate settings`.",
+            "env": f"The request sent the API key in ${var}; set ${var} to the right key.",
+            "env unset": f"${var} is not set, so no API key was sent; set it to your key.",
+            "none": "No API key was sent; save one in `%translate settings`, or name the variable "
+            "holding it with --api-key-env VAR.",
+        }[preset.key_status]
+        text = f"Server reachable, key rejected ({status}) at {base}: {said}. {fix}"
     elif status == 404:
         cls = NotFoundError
         lowered = said.lower()
@@ -182,19 +182,35 @@ def timeout_text(preset: Preset, seconds: float | None) -> str:
     )
 
 
-def body_error(exc: httpx.HTTPError, preset: Preset, url: str) -> CompatError:
+def read_timeout(request: httpx.Request) -> float | None:
+    """The read timeout the request was sent with, to say in a message."""
+    value = request.extensions.get("timeout", {}).get("read")
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def body_error(exc: httpx.HTTPError, preset: Preset, request: httpx.Request) -> CompatError:
     """The answer's headers arrived but its body did not: a timeout, or the server hung up."""
     if isinstance(exc, httpx.TimeoutException):
-        return RequestTimeout(timeout_text(preset, None), url=url)
+        return RequestTimeout(timeout_text(preset, read_timeout(request)), url=str(request.url))
     return StreamError(
         f"The answer from {preset.base_url} broke off ({type(exc).__name__}) before it was "
         "complete. Run the cell again to retry; if it keeps happening, check the server's log."
     )
 
 
-def transport_error(exc: httpx.TransportError, preset: Preset, url: str) -> RequestError:
+def transport_error(
+    exc: httpx.TransportError, preset: Preset, request: httpx.Request
+) -> RequestError:
+    url = str(request.url)
     if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
-        return RequestTimeout(timeout_text(preset, None), url=url)
+        return RequestTimeout(timeout_text(preset, read_timeout(request)), url=url)
+    if not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+        # Never quote these: a protocol error's text can hold the very header it rejected.
+        return RequestError(
+            f"The request to {preset.base_url} could not be completed ({type(exc).__name__}). "
+            "Run the cell again; if it keeps happening, check the server's log.",
+            url=url,
+        )
     server = {
         "LM Studio": "LM Studio's server",
         "Ollama": "Ollama (`ollama serve`)",

@@ -76,7 +76,8 @@ class StreamDisplay:
         """Show the final text (cleaned, if given) and the footer line; always sent."""
         final = self._text if text is None else text
         if not self.kernel:
-            if final != self._text[: len(final)] or self._printed == 0:
+            shown = self._text[: self._printed]
+            if final.strip() != shown.strip():
                 # The clean-up changed what was printed (e.g. a fence removed): reprint it.
                 if self._printed:
                     sys.stdout.write("\n")

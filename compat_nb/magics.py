@@ -11,7 +11,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.core.magic_arguments import MagicArgumentParser, argument, magic_arguments
 from traitlets import Bool, Enum, Float, Int, Unicode
 
 from .errors import CompatError, ConfigError, StreamError
@@ -36,7 +36,7 @@ def _split(line: str) -> list[str]:
 
 
 def _is_key_flag(arg: str) -> bool:
-    """--api-key, or an abbreviation argparse would read as --api-key-env and misuse."""
+    """--api-key and its near spellings: refused by name, so the message says why."""
     name = arg.split("=", 1)[0]
     return name.startswith("--api-k") and name != "--api-key-env"
 
@@ -135,7 +135,7 @@ class TranslateMagics(Magics):
                 "--api-key-env VAR, or save it once in `%translate settings`."
             )
         args = self.translate.parser.parse_args(argv)
-        cell = cell.removesuffix("\n")  # IPython ends every cell body with one; the user did not
+        cell = cell.rstrip("\n")  # IPython ends a cell body with newlines the user did not type
         if not cell.strip():
             raise UsageError("The cell is empty: write the text to translate below %%translate.")
         if args.runs < 1:
@@ -344,15 +344,14 @@ class TranslateMagics(Magics):
 
     @staticmethod
     def _local_options(rest: list[str]) -> dict[str, Any]:
-        import argparse
-
-        parser = argparse.ArgumentParser(prog="%translate local start", add_help=False)
-        parser.add_argument("--model")
-        parser.add_argument("--port", type=int)
-        try:
-            return vars(parser.parse_args(rest))
-        except SystemExit:
-            raise UsageError("%translate local start [--model PATH] [--port N]") from None
+        # IPython's parser raises UsageError (one message) where argparse would print usage.
+        parser = MagicArgumentParser(prog="%translate local start")
+        parser.allow_abbrev = False
+        parser.add_argument(
+            "--model", metavar="PATH", help="A GGUF file (default: the bundled one)."
+        )
+        parser.add_argument("--port", type=int, metavar="N", help="Port (default: a free one).")
+        return vars(parser.parse_args(rest))
 
 
 # A flag must be spelled out: an abbreviation such as --api-k would silently mean

@@ -91,6 +91,9 @@ class SettingsPanel(w.VBox):
         self._quiet = False  # set while the panel fills its own fields
         self._writing = False  # set while this panel writes the store
         self._stored: Preset | None = None
+        # A typed key is moved out of the password field as soon as it arrives, so widget
+        # state (which a saved notebook carries) holds it for one sync at most.
+        self._typed_key: str | None = None
         self._loaded: tuple[Any, ...] = ()
         self._facts = _StoreFacts()
         self._test_thread: threading.Thread | None = None
@@ -116,6 +119,7 @@ class SettingsPanel(w.VBox):
             w.Text, "base_url", "Base URL", placeholder="http://127.0.0.1:1234/v1"
         )
         self.api_key = form_field(w.Password, "api_key", "API Key (optional)")
+        self.api_key.continuous_update = False  # one sync when typing ends, not one per key
         self.api_key_env = form_field(
             w.Text, "api_key_env", "use environment variable", placeholder="e.g. OPENAI_API_KEY"
         )
@@ -180,6 +184,7 @@ class SettingsPanel(w.VBox):
     def _wire(self) -> None:
         """Every handler, in one place."""
         self.preset.observe(self._on_preset_change, "value")
+        self.api_key.observe(self._on_api_key_change, "value")
         for name in ("base_url", "api_key", "api_key_env"):
             getattr(self, name).observe(self._on_endpoint_change, "value")
         self.model.observe(self._on_model_change, "value")
@@ -202,6 +207,17 @@ class SettingsPanel(w.VBox):
         self._select(change.new)
         if was_dirty:
             self._say(f"Discarded unsaved changes to {old!r}.", "warn")
+
+    def _on_api_key_change(self, change: Any) -> None:
+        key = change.new.strip()
+        if self._quiet or not key:
+            return
+        self._typed_key = key
+        self._quiet = True
+        try:
+            self.api_key.value = ""
+        finally:
+            self._quiet = False
 
     def _on_endpoint_change(self, _change: Any) -> None:
         # A result describes the endpoint that was tested; editing it makes the result stale.
@@ -367,9 +383,8 @@ class SettingsPanel(w.VBox):
         for field, spec in _NUMBER_FIELDS.items():
             values[field] = parse_number(getattr(self, field).value, spec)
         values["headers"] = self.headers.value
-        key = self.api_key.value.strip()
-        if key:
-            values["api_key"] = key
+        if self._typed_key:
+            values["api_key"] = self._typed_key
         # Starting from the stored preset keeps its saved key (used by Test) and its hint.
         return (self._stored or Preset(name)).replace(name=name, **values)
 
@@ -382,8 +397,9 @@ class SettingsPanel(w.VBox):
             )
 
     def _snapshot(self) -> tuple[Any, ...]:
-        fields = ("new_name", "api_key", *_TEXT_FIELDS, *_NUMBER_FIELDS)
-        return (*(getattr(self, f).value for f in fields), tuple(self.headers.value.items()))
+        fields = ("new_name", *_TEXT_FIELDS, *_NUMBER_FIELDS)
+        values = (getattr(self, f).value for f in fields)
+        return (*values, self._typed_key, tuple(self.headers.value.items()))
 
     def _select(self, name: str) -> None:
         """Show another preset (or a blank new one): a fresh form, no test result."""
@@ -404,6 +420,7 @@ class SettingsPanel(w.VBox):
                 getattr(self, field).value = format_number(getattr(shown, field))
             self.headers.value = dict(shown.headers)
             self.api_key.value = ""
+            self._typed_key = None
             self.new_name.value = ""
         finally:
             self._quiet = False
@@ -455,7 +472,13 @@ class SettingsPanel(w.VBox):
         show_if(self.reset_button, builtin)
         self.reset_button.disabled = not facts.modified
         show_if(self.forget_key_button, hint is not None)
-        self.api_key.placeholder = f"key saved ({hint})" if hint else "paste a key, or leave empty"
+        if self._typed_key:
+            typed = "…" + self._typed_key[-4:] if len(self._typed_key) >= 12 else "…"
+            self.api_key.placeholder = f"key entered ({typed}), not saved yet"
+        else:
+            self.api_key.placeholder = (
+                f"key saved ({hint})" if hint else "paste a key, or leave empty"
+            )
         self.use_button.disabled = bool(problems) or (active and not self.dirty)
 
         marks = []
@@ -467,7 +490,7 @@ class SettingsPanel(w.VBox):
             fix = self._stored.hint if self._stored and self._stored.hint else None
             text = f"Not usable yet: {' and '.join(problems)}" + (f" — {fix}" if fix else ".")
             marks.append(html.escape(text, quote=False))
-        if preset.key_status == "env unset" and not (self.api_key.value or hint):
+        if preset.key_status == "env unset" and not (self._typed_key or hint):
             unset = f"${preset.api_key_env} is not set in this kernel's environment."
             marks.append(html.escape(unset, quote=False))
         self.summary.value = " · ".join(marks)
@@ -489,7 +512,7 @@ class SettingsPanel(w.VBox):
 
     def _say(self, text: str, kind: str) -> None:
         # Messages come from the client and Preset, which redact keys; this is a second net.
-        text = redact(text, self.api_key.value, self._stored.api_key if self._stored else None)
+        text = redact(text, self._typed_key, self._stored.api_key if self._stored else None)
         self._message = text
         if not text:
             self.status.value = ""

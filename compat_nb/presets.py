@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from .errors import ConfigError
 
@@ -30,6 +30,9 @@ _RANGES: dict[str, tuple[float, float | None, str]] = {
 _SECRET_HEADER = re.compile(r"api[-_]?key|token|secret|password|cookie|auth", re.I)
 _ENV_REFERENCE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
 
+_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+_HOST_PORT = re.compile(r"^[\w.-]+:\d")  # "localhost:1234/v1": a port, not a scheme
+
 # Paths users paste from a provider's docs; the API root is whatever comes before them.
 _ENDPOINT_SUFFIXES = ("/chat/completions", "/completions", "/responses", "/models", "/embeddings")
 
@@ -37,18 +40,21 @@ _ENDPOINT_SUFFIXES = ("/chat/completions", "/completions", "/responses", "/model
 def normalize_base_url(url: str | None) -> str:
     """Trim a pasted URL down to the API root, keeping any query string.
 
+    Raises ConfigError for a URL httpx could not use, saying what to type instead.
+
     >>> normalize_base_url(" http://127.0.0.1:1234/v1/chat/completions/ ")
     'http://127.0.0.1:1234/v1'
     """
-    if not url:
-        return ""
-    url = url.strip()
+    url = (url or "").strip()
     if not url:
         return ""
     if "://" not in url:
+        if _SCHEME.match(url) and not _HOST_PORT.match(url):
+            fixed = re.sub(r"^([a-zA-Z]+):/*", r"\1://", url)
+            raise ConfigError(f"Base URL {url!r} is malformed: did you mean {fixed!r}?")
         # "localhost:1234/v1" is a common paste; httpx would reject it with a cryptic error.
         url = "http://" + url
-    parts = urlsplit(url)
+    parts = _checked_parts(url)
     path = re.sub(r"/{2,}", "/", parts.path).rstrip("/")
     lowered = path.lower()
     for suffix in _ENDPOINT_SUFFIXES:
@@ -56,6 +62,33 @@ def normalize_base_url(url: str | None) -> str:
             path = path[: -len(suffix)].rstrip("/")
             break
     return urlunsplit((parts.scheme.lower(), parts.netloc, path, parts.query, ""))
+
+
+def _checked_parts(url: str) -> SplitResult:
+    example = "e.g. http://localhost:11434/v1"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (urllib checks the port only when asked)
+    except ValueError as exc:
+        raise ConfigError(f"Base URL {url!r} cannot be used ({exc}); {example}.") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ConfigError(
+            f"Base URL {url!r} must start with http:// or https://, not {parts.scheme}://."
+        )
+    if not parts.hostname:
+        raise ConfigError(f"Base URL {url!r} has no host name; {example}.")
+    if parts.username or parts.password:
+        # Never echo this URL: it carries a credential.
+        raise ConfigError(
+            f"The Base URL for {parts.hostname} carries a user name or password, which would "
+            "show in messages and files. Put the key in the API key field (or an environment "
+            "variable) instead."
+        )
+    return parts
+
+
+def _header_safe(text: str) -> bool:
+    return text.isascii() and not any(ord(c) < 32 or ord(c) == 127 for c in text)
 
 
 def join_url(base_url: str, endpoint: str) -> str:
@@ -92,10 +125,19 @@ class Preset:
         # Normalising here means every path (panel, magic flag, file) agrees on one spelling.
         object.__setattr__(self, "name", self.name.strip())
         object.__setattr__(self, "base_url", normalize_base_url(self.base_url))
+        if not isinstance(self.model or "", str):
+            raise ConfigError(
+                f"Preset {self.name!r}: the model id must be text, not {self.model!r}."
+            )
         object.__setattr__(self, "model", (self.model or "").strip())
         object.__setattr__(self, "headers", dict(self.headers or {}))
-        if self.api_key is not None and not self.api_key.strip():
-            object.__setattr__(self, "api_key", None)
+        # A key read from a file often ends in a newline; sent as is it breaks the header.
+        object.__setattr__(self, "api_key", (self.api_key or "").strip() or None)
+        if self.api_key and not _header_safe(self.api_key):
+            raise ConfigError(
+                f"Preset {self.name!r}: the API key holds characters an HTTP header cannot "
+                "carry (a line break inside it, or non-ASCII letters). Paste it again."
+            )
         if self.api_key_env is not None:
             object.__setattr__(self, "api_key_env", self.api_key_env.strip() or None)
         self._check_headers()
@@ -103,6 +145,11 @@ class Preset:
 
     def _check_headers(self) -> None:
         for header, value in self.headers.items():
+            if not _header_safe(str(header)) or not _header_safe(str(value)):
+                raise ConfigError(
+                    f"Preset {self.name!r}: extra header {header!r} holds characters an HTTP "
+                    "header cannot carry (line breaks, non-ASCII letters)."
+                )
             if header.lower() == "authorization":
                 raise ConfigError(
                     f"Preset {self.name!r}: put the key in the API key field, not in an "

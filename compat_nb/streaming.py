@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import httpx
 
-from .diagnosis import decode_body, html_error, server_message, timeout_text
+from .diagnosis import decode_body, html_error, read_timeout, server_message, timeout_text
 from .errors import CompatError, InvalidResponseError, StreamError, redact
 from .presets import Preset
 from .protocol import ChatResult, Usage, message_reasoning, parse_chat_response, split_reasoning
@@ -147,6 +147,7 @@ class StreamState:
 
     def __init__(self, preset: Preset, response: httpx.Response, started: float) -> None:
         self.preset = preset
+        self.request = response.request
         self.started = started
         self.ttft_ms: float | None = None
         self.decoder = SSEDecoder()
@@ -180,7 +181,8 @@ class StreamState:
         partial = self.acc.text
         if isinstance(exc, httpx.TimeoutException):
             return StreamError(
-                timeout_text(self.preset, None) + " The text received so far is kept.",
+                timeout_text(self.preset, read_timeout(self.request))
+                + " The text received so far is kept.",
                 partial=partial,
             )
         return StreamError(

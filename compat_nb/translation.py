@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import CompatError, ConfigError
-from .presets import Preset
+from .presets import Preset, normalize_base_url
 from .protocol import ChatResult, Usage, tokens_per_second
 
 __all__ = [
@@ -182,8 +182,14 @@ def resolve_preset(
     if isinstance(preset, Preset):
         chosen = preset
     elif base_url and preset is None:
-        host = urlsplit(base_url.strip() if "://" in base_url else "http://" + base_url.strip())
-        chosen = Preset(name=host.netloc or "endpoint", base_url=base_url)
+        # Named by host and port: the URL itself may carry a query the user keeps private.
+        parts = urlsplit(normalize_base_url(base_url))
+        name = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+        chosen = Preset(
+            name=name,
+            base_url=base_url,
+            hint="name the model with -m MODEL (model=... in Python)",
+        )
     elif preset is not None:
         chosen = get_store().get(preset)
     else:

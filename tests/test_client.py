@@ -670,3 +670,36 @@ def test_streams_are_read_to_the_end_and_reuse_one_connection(server):
     assert len(pool.connections) == 1
     assert pool.connections[0].is_idle()
     client.close()
+
+
+def test_connection_deadline_is_total_even_when_the_server_trickles():
+    """Each read arrives within httpx's per-read timeout; the whole answer must not."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def trickle() -> None:
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n"
+        )
+        for byte in b'{"data": [' + b" " * 80:
+            if stop.wait(0.5):
+                break
+            conn.sendall(bytes([byte]))
+        conn.close()
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    try:
+        report = get_client().test_connection(Preset("t", f"http://127.0.0.1:{port}/v1", "m"))
+    finally:
+        stop.set()
+        listener.close()
+    assert not report.ok
+    assert "did not answer within 5 s" in report.error
+    assert report.latency_ms < 8000  # the trickle alone would take 45 s

@@ -638,3 +638,21 @@ def test_help_and_unknown_command(ip: Any, capsys: pytest.CaptureFixture[str]) -
     result, out = run(ip, capsys, "%translate frobnicate")
     assert type(result.error_in_exec).__name__ == "UsageError"
     assert "Unknown command 'frobnicate'" in out and "Traceback" not in out
+
+
+def test_terminal_prints_the_translation_once_whatever_trails_the_cell(
+    ip: Any, server: FakeServer, active: Preset, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.reply = "Bonjour le monde"
+    _, out = run(ip, capsys, "%%translate --to French\nHello world\n\n\n")
+    assert out.count("Bonjour le monde") == 1
+    assert user_message(server.chat_requests()[-1]) == "Hello world"
+
+
+def test_terminal_reprints_only_when_the_clean_up_changed_the_text(
+    ip: Any, server: FakeServer, active: Preset, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.inject("fence")
+    _, out = run(ip, capsys, "%%translate --to French\nHello")
+    assert "```" in out  # the stream showed the fence as it came ...
+    assert out.rstrip().splitlines()[-2] == "TRANSLATED: Hello"  # ... the final text has none

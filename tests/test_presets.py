@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from conftest import MARKER_KEY
 
@@ -258,3 +260,37 @@ def test_secret_looking_headers_must_come_from_the_environment(monkeypatch, serv
     compat_nb.get_client().chat(preset, [{"role": "user", "content": "hi"}])
     assert server.chat_requests()[-1].headers["api-key"] == "from-env"
     assert preset.to_dict()["headers"] == {"api-key": "${GATEWAY_KEY}"}
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("http://localhost:11434v1", "cannot be used"),
+        ("htp://127.0.0.1:8080/v1", "must start with http:// or https://"),
+        ("http:/127.0.0.1:8080/v1", "did you mean 'http://127.0.0.1:8080/v1'"),
+        ("http://[::1", "cannot be used"),
+        ("ftp://example.com/v1", "must start with http:// or https://"),
+    ],
+)
+def test_unusable_base_urls_are_refused_with_what_to_type(url, says):
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        Preset("p", url, "m")
+
+
+def test_a_url_with_a_password_is_refused_without_echoing_it():
+    with pytest.raises(ConfigError) as info:
+        Preset("p", "http://user:s3cret-pw@gateway.local/v1", "m")
+    assert "s3cret-pw" not in info.value.message
+    assert "gateway.local" in info.value.message
+
+
+def test_a_key_read_from_a_file_loses_its_newline_and_a_broken_one_is_refused():
+    assert Preset("p", "http://h/v1", "m", api_key=MARKER_KEY + "\n").api_key == MARKER_KEY
+    with pytest.raises(ConfigError) as info:
+        Preset("p", "http://h/v1", "m", api_key="sk-abc\ndef")
+    assert "sk-abc" not in info.value.message
+
+
+def test_a_model_id_must_be_text():
+    with pytest.raises(ConfigError, match="model id must be text"):
+        Preset("p", "http://h/v1", 5)  # type: ignore[arg-type]

@@ -352,10 +352,15 @@ def test_error_mapping(status: int, body: Any, cls: type, phrase: str) -> None:
 
 def test_auth_error_says_which_key_was_sent(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("UNSET_VAR", raising=False)
-    assert "sent no key" in _error(401, "x").message
-    assert "a saved key" in _error(401, "x", PRESET.replace(api_key="sk-1")).message
+    none = _error(401, "x").message
+    assert "No API key was sent" in none and "--api-key-env VAR" in none
+    saved = _error(401, "x", PRESET.replace(api_key="sk-1")).message
+    assert "the API key saved for" in saved and "%translate settings" in saved
+    monkeypatch.setenv("SET_VAR", "sk-2")
+    from_env = _error(401, "x", PRESET.replace(api_key_env="SET_VAR")).message
+    assert "the API key in $SET_VAR; set $SET_VAR to the right key" in from_env
     unset = _error(401, "x", PRESET.replace(api_key_env="UNSET_VAR")).message
-    assert "$UNSET_VAR is not set" in unset
+    assert "$UNSET_VAR is not set, so no API key was sent" in unset
 
 
 def test_404_for_unknown_model_names_the_test_command() -> None:
