@@ -1,11 +1,13 @@
 """Long texts and many texts: split at paragraph boundaries, translate concurrently, reassemble.
 
-Finished pieces are cached in this process, so a re-run fetches only the pieces that failed.
+Finished pieces are cached in this process, so a re-run fetches only the pieces that failed
+or were interrupted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import sys
 import threading
@@ -182,44 +184,50 @@ async def _translate_pieces(
     to: str,
     source: str | None,
     concurrency: int,
-    on_done: Callable[[bool], None] = lambda cached: None,
-) -> dict[str, _Outcome]:
+    on_done: Callable[[bool], None],
+    into: dict[str, _Outcome],
+) -> None:
     """Each distinct piece translated once (from the cache when it can be), at most
-    `concurrency` requests at a time; failures are outcomes, not exceptions."""
+    `concurrency` requests at a time, its outcome put `into` as soon as it is done;
+    failures are outcomes, not exceptions."""
     from .client import get_client
 
     client = get_client()
     gate = asyncio.Semaphore(max(1, concurrency))
 
-    async def one(piece: str) -> _Outcome:
+    async def one(piece: str) -> None:
         key = _cache_key(preset, to, source, piece)
         with _cache_lock:
             hit = _cache.get(key)
         if hit is not None:
+            into[piece] = _Outcome(text=hit)
             on_done(True)
-            return _Outcome(text=hit)
+            return
         messages = build_messages(piece, to=to, source=source, system=preset.system_prompt)
         async with gate:
             try:
                 result = await client.achat(preset, messages)
             except CompatError as exc:
+                into[piece] = _Outcome(error=scrub(exc.message, preset))
                 on_done(False)
-                return _Outcome(error=scrub(exc.message, preset))
+                return
         text = clean_output(result.text, piece)
         with _cache_lock:
             _cache[key] = text
             while len(_cache) > CACHE_SIZE:
                 _cache.popitem(last=False)
+        into[piece] = _Outcome(text=text, result=result)
         on_done(False)
-        return _Outcome(text=text, result=result)
 
-    distinct = list(dict.fromkeys(pieces))
-    outcomes = await asyncio.gather(*(one(piece) for piece in distinct))
-    return dict(zip(distinct, outcomes, strict=True))
+    await asyncio.gather(*(one(piece) for piece in dict.fromkeys(pieces)))
 
 
 def _marked(number: int, message: str, original: str) -> str:
     return f"> ⚠ piece {number} failed: {' '.join(message.split())}\n\n{original}"
+
+
+def _not_done(number: int, original: str) -> str:
+    return f"> ⏸ piece {number} not translated (interrupted)\n\n{original}"
 
 
 def _assemble(
@@ -232,17 +240,21 @@ def _assemble(
     source: str | None,
     latency_ms: float | None,
 ) -> Translation:
-    """The translated pieces and the original separators, in order, as one Translation."""
+    """The translated pieces and the original separators, in order, as one Translation;
+    a piece with no outcome (the run was interrupted) is its original, marked."""
     out = [text[: plan[0].start]] if plan else [text]
     failures: list[str] = []
     fetched: list[ChatResult] = []
-    number = 0
+    number = missing = 0
     for i, piece in enumerate(plan):
         original = text[piece.start : piece.end]
         if piece.translate:
             number += 1
-            outcome = outcomes[original]
-            if outcome.text is None:
+            outcome = outcomes.get(original)
+            if outcome is None:
+                missing += 1
+                out.append(_not_done(number, original))
+            elif outcome.text is None:
                 failures.append(f"piece {number}: {outcome.error}")
                 out.append(_marked(number, outcome.error or "unknown error", original))
             else:
@@ -275,6 +287,7 @@ def _assemble(
         ttft_ms=fetched[0].ttft_ms if len(fetched) == 1 and len(plan) == 1 else None,
         output_tokens=_sum([r.output_tokens for r in fetched]),
         tokens_estimated=any(r.tokens_estimated for r in fetched),
+        interrupted=missing > 0,
         error=error,
     )
 
@@ -293,6 +306,70 @@ def _summed(usages: Sequence[Usage | None]) -> Usage | None:
 # --- the faces -----------------------------------------------------------------------------------
 
 
+class _Batch:
+    """Texts planned into pieces and run through one pool. `outcomes` fills in piece by piece,
+    so a batch interrupted half way still assembles, from the pieces that were done."""
+
+    def __init__(
+        self,
+        texts: Sequence[str | None],
+        preset: Preset,
+        *,
+        to: str,
+        source: str | None,
+        chunk_chars: int,
+        translate_code: bool,
+    ) -> None:
+        if isinstance(texts, (str, bytes)):
+            raise ConfigError(_NOT_A_LIST)
+        self.texts, self.preset, self.to, self.source = list(texts), preset, to, source
+        self.plans = [
+            plan_pieces(t, chunk_chars, translate_code=translate_code) if t else []
+            for t in self.texts
+        ]
+        self.wanted = [
+            t[p.start : p.end]
+            for t, plan in zip(self.texts, self.plans, strict=True)
+            if t
+            for p in plan
+            if p.translate
+        ]
+        self.total = len(set(self.wanted))
+        self.outcomes: dict[str, _Outcome] = {}
+        self.started = time.perf_counter()
+
+    async def run(self, *, concurrency: int, on_done: Callable[[bool], None]) -> None:
+        self.started = time.perf_counter()
+        await _translate_pieces(
+            self.wanted,
+            self.preset,
+            to=self.to,
+            source=self.source,
+            concurrency=concurrency,
+            on_done=on_done,
+            into=self.outcomes,
+        )
+
+    def results(self, *, record: str | None = None) -> list[Translation | None]:
+        """Every text assembled, in input order; `record` names the history kind to record as."""
+        wall = (time.perf_counter() - self.started) * 1000 if len(self.texts) == 1 else None
+        results = [
+            None
+            if t is None
+            else _assemble(
+                t, plan, self.outcomes, self.preset, to=self.to, source=self.source, latency_ms=wall
+            )
+            for t, plan in zip(self.texts, self.plans, strict=True)
+        ]
+        if record:
+            from . import runlog
+
+            runlog.record_many(
+                runlog.row_for(t, self.preset, kind=record) for t in results if t and t.source_text
+            )
+        return results
+
+
 async def atranslate_many(
     texts: Sequence[str | None],
     preset: Preset,
@@ -308,32 +385,38 @@ async def atranslate_many(
     record: bool = True,
 ) -> list[Translation | None]:
     """Every text (None stays None) through one shared pool of pieces, in input order."""
-    started = time.perf_counter()
-    plans = [plan_pieces(t, chunk_chars, translate_code=translate_code) if t else [] for t in texts]
-    wanted = [
-        t[p.start : p.end]
-        for t, plan in zip(texts, plans, strict=True)
-        if t
-        for p in plan
-        if p.translate
-    ]
-    on_total(len(set(wanted)))
-    outcomes = await _translate_pieces(
-        wanted, preset, to=to, source=source, concurrency=concurrency, on_done=on_done
+    batch = _Batch(
+        texts, preset, to=to, source=source, chunk_chars=chunk_chars, translate_code=translate_code
     )
-    wall = (time.perf_counter() - started) * 1000 if len(texts) == 1 else None
-    results: list[Translation | None] = [
-        None
-        if t is None
-        else _assemble(t, plan, outcomes, preset, to=to, source=source, latency_ms=wall)
-        for t, plan in zip(texts, plans, strict=True)
-    ]
-    if record:
-        from . import runlog as history
+    on_total(batch.total)
+    await batch.run(concurrency=concurrency, on_done=on_done)
+    return batch.results(record=kind if record else None)
 
-        rows = [history.row_for(t, preset, kind=kind) for t in results if t and t.source_text]
-        history.record_many(rows)
-    return results
+
+_NOT_A_LIST = (
+    "translate_many takes a list or a pandas Series of texts; for one text use translate()."
+)
+
+
+def _items(texts: Any) -> tuple[list[str | None], Any]:
+    """The texts as a list (a Series' missing values as None), and the Series if it is one."""
+    if isinstance(texts, (str, bytes)):
+        raise ConfigError(_NOT_A_LIST)
+    pandas: Any = sys.modules.get("pandas")  # a Series can only come from an imported pandas
+    series = texts if pandas is not None and isinstance(texts, pandas.Series) else None
+    try:
+        items: list[Any] = list(texts.tolist() if series is not None else texts)
+    except TypeError:
+        raise ConfigError(f"{_NOT_A_LIST} Got {type(texts).__name__}.") from None
+    for i, item in enumerate(items):
+        if isinstance(item, str):
+            continue
+        if series is not None and pandas.api.types.is_scalar(item) and pandas.isna(item):
+            items[i] = None  # NaN or None in a data set column: left missing
+            continue
+        where = f"item {i}" if series is None else f"the item at index {series.index[i]!r}"
+        raise ConfigError(f"translate_many takes str items; {where} is {type(item).__name__}.")
+    return items, series
 
 
 def translate_many(
@@ -357,14 +440,7 @@ def translate_many(
     in each worker's own store), ideally with `api_key_env` rather than a key, which would
     travel to the workers inside the pickled Preset.
     """
-    pandas = sys.modules.get("pandas")  # a Series can only come from an imported pandas
-    series = texts if pandas is not None and isinstance(texts, pandas.Series) else None
-    items: list[Any] = list(texts.tolist() if series is not None else texts)
-    for i, item in enumerate(items):
-        if series is not None and not isinstance(item, str):
-            items[i] = None  # NaN or None in a data set column: left missing
-        elif not isinstance(item, str):
-            raise ConfigError(f"translate_many takes str items; item {i} is {type(item).__name__}.")
+    items, series = _items(texts)
     resolved = resolve_preset(preset, **overrides)
     target = to or resolved.target_language or DEFAULT_TARGET
     from .display import in_kernel
@@ -396,44 +472,48 @@ def translate_many(
             stacklevel=2,
         )
     values = [None if t is None or t.error else t.text for t in results]
-    assert pandas is not None
-    return pandas.Series(values, index=series.index, name=series.name, dtype=object)
+    return type(series)(values, index=series.index, name=series.name, dtype=object)
 
 
 def translate_long_in_cell(
     magics: Any, text: str, preset: Preset, args: Any, *, target: str, source: str | None
 ) -> Translation:
-    """`%%translate` on a cell longer than `chunk_chars`: a progress bar, then the whole text."""
+    """`%%translate` on a cell longer than `chunk_chars`: a progress bar, then the whole text.
+
+    Ctrl-C keeps what is done, as a short cell keeps its partial text: the pieces translated
+    so far, the others as their original, marked.
+    """
     from .display import in_kernel
 
     bar = Progress(kernel=in_kernel(), rate=magics.display_rate)
-    work = atranslate_many(
+    batch = _Batch(
         [text],
         preset,
         to=target,
         source=source,
-        concurrency=getattr(args, "concurrency", None) or magics.concurrency,
         chunk_chars=magics.chunk_chars,
         translate_code=bool(getattr(args, "translate_code", False)),
-        on_total=bar.start,
-        on_done=bar.step,
-        kind="long",
-        record=bool(magics.record_history),
     )
-    try:
-        (translation,) = run_sync(work)
-    except KeyboardInterrupt:
-        print(
-            "Interrupted: the pieces done are cached; run the cell again to finish.",
-            file=sys.stderr,
-        )
-        raise
+    bar.start(batch.total)
+    concurrency = getattr(args, "concurrency", None) or magics.concurrency
+    # Ctrl-C: run_sync cancels the pieces still running; the ones done are kept (and cached).
+    with contextlib.suppress(KeyboardInterrupt):
+        run_sync(batch.run(concurrency=concurrency, on_done=bar.step))
+    (translation,) = batch.results(record="long" if magics.record_history else None)
     assert translation is not None
-    footer = f"{translation.footer()} · {bar.total} pieces"
+    done = sum(o.text is not None for o in batch.outcomes.values())
+    pieces = f"{done} of {bar.total}" if translation.interrupted else f"{bar.total}"
+    footer = f"{translation.footer()} · {pieces} pieces"
     if bar.cached:
         footer += f" ({bar.cached} from the cache)"
     markdown = (args.format or magics.output_format) == "markdown"
     bar.finish(result_bundle(translation.text, footer, markdown=markdown))
     if translation.error:
         print(f"⚠ {translation.error}", file=sys.stderr)
+    if translation.interrupted:
+        print(
+            "Interrupted: the translated pieces are kept (and cached); run the cell again to "
+            "finish.",
+            file=sys.stderr,
+        )
     return translation

@@ -22,6 +22,7 @@ from .presets import Preset
 from .protocol import ChatResult
 from .runlog import cost_of, scrub
 from .translation import DEFAULT_TARGET, Translation, build_messages, resolve_preset
+from .translation import _seconds as format_ms
 
 __all__ = ["COMPARE_LIMIT", "Comparison", "ComparisonRow", "acompare", "compare"]
 
@@ -51,26 +52,24 @@ class ComparisonRow:
         return self.error is None
 
 
-def _labels(presets: Sequence[Preset]) -> list[str]:
-    """Column titles that name what differs: the preset, the model, or both."""
+def _labels(presets: Sequence[Preset], targets: Sequence[str]) -> list[str]:
+    """Column titles that name what differs: the preset, the model, or both; and the target
+    language when the candidates translate into different ones."""
     names, models = {p.name for p in presets}, {p.model for p in presets}
     labels = []
-    for p in presets:
+    for p, target in zip(presets, targets, strict=True):
         if len(names) > 1 and len(models) == 1:
-            labels.append(p.name)
+            label = p.name
         elif len(models) > 1 and len(names) == 1:
-            labels.append(p.model)
+            label = p.model
         else:
-            labels.append(f"{p.name} · {p.model}")
+            label = f"{p.name} · {p.model}"
+        labels.append(f"{label} → {target}" if len(set(targets)) > 1 else label)
     seen: dict[str, int] = {}
     for i, label in enumerate(labels):  # the same candidate twice still gets two columns
         seen[label] = seen.get(label, 0) + 1
         labels[i] = label if seen[label] == 1 else f"{label} ({seen[label]})"
     return labels
-
-
-def _ms(value: float) -> str:
-    return f"{value:.0f} ms" if value < 1000 else f"{value / 1000:.2f} s"
 
 
 def _money(value: float) -> str:
@@ -86,7 +85,11 @@ def _spread(values: list[float], fmt: Callable[[float], str]) -> str:
 
 
 class Comparison:
-    """Every run of every candidate on one text; shows as side-by-side columns."""
+    """Every run of every candidate on one text; shows as side-by-side columns.
+
+    `target_language` is the language of every column, or several ("German, French") when
+    no `to` was given and the presets translate into different ones.
+    """
 
     def __init__(
         self,
@@ -128,7 +131,10 @@ class Comparison:
         s = self._stats(candidate)
         if not s["ok"]:
             return f"all {s['runs']} runs failed" if s["runs"] > 1 else ""
-        parts = [f"TTFT {_spread(s['ttft_ms'], _ms)}", f"total {_spread(s['latency_ms'], _ms)}"]
+        parts = [
+            f"TTFT {_spread(s['ttft_ms'], format_ms)}",
+            f"total {_spread(s['latency_ms'], format_ms)}",
+        ]
         if s["output_tokens"]:
             parts.append(f"{statistics.median(s['output_tokens']):.0f} tokens")
         if s["tokens_per_second"]:
@@ -152,8 +158,8 @@ class Comparison:
                 [
                     label,
                     f"{s['ok']}/{s['runs']}",
-                    _spread(s["ttft_ms"], _ms),
-                    _spread(s["latency_ms"], _ms),
+                    _spread(s["ttft_ms"], format_ms),
+                    _spread(s["latency_ms"], format_ms),
                     _spread(s["output_tokens"], lambda v: f"{v:.0f}"),
                     _spread(s["tokens_per_second"], lambda v: f"{v:.1f}"),
                     _money(statistics.median(s["cost"])) if s["cost"] else "",
@@ -162,7 +168,7 @@ class Comparison:
                 ]
             )
         columns = ["candidate", "ok", "TTFT", "total", "tokens", "tok/s", "cost", "finish"]
-        wall = f" in {_ms(self.wall_ms)}" if self.wall_ms is not None else ""
+        wall = f" in {format_ms(self.wall_ms)}" if self.wall_ms is not None else ""
         runs = max((r.run for r in self.rows), default=1)
         caption = f"{len(self.candidates)} candidates × {runs} run(s){wall}; median (min–max)"
         return Table([*columns, "error"], lines, caption=caption)
@@ -195,7 +201,8 @@ class _Session:
         text: str,
         candidates: Sequence[Preset],
         *,
-        to: str,
+        to: str | None,
+        default_to: str = DEFAULT_TARGET,
         source: str | None = None,
         runs: int = 1,
         concurrency: int | None = None,
@@ -204,8 +211,11 @@ class _Session:
     ) -> None:
         if runs < 1:
             raise ConfigError(f"runs must be 1 or more, not {runs}.")
-        self.text, self.candidates, self.labels = text, list(candidates), _labels(candidates)
-        self.to, self.source, self.runs, self.stream, self.record = to, source, runs, stream, record
+        self.text, self.candidates = text, list(candidates)
+        # As for one preset: `to`, else the preset's own target language, else the default.
+        self.targets = [to or p.target_language or default_to for p in self.candidates]
+        self.labels = _labels(self.candidates, self.targets)
+        self.source, self.runs, self.stream, self.record = source, runs, stream, record
         self.limit = concurrency or min(len(self.candidates), COMPARE_LIMIT)
         self.rows: list[ComparisonRow] = []
         self.view: LiveGrid | None = None
@@ -215,7 +225,8 @@ class _Session:
     def result(self) -> Comparison:
         rows = sorted(self.rows, key=lambda r: (r.run, self.labels.index(r.candidate)))
         wall = (time.perf_counter() - self._started) * 1000
-        return Comparison(self.text, self.to, self.labels, rows, wall_ms=wall)
+        target = ", ".join(dict.fromkeys(self.targets))
+        return Comparison(self.text, target, self.labels, rows, wall_ms=wall)
 
     async def run(self, *, live_view: bool = False, rate: float = 20.0) -> Comparison:
         from .display import in_kernel
@@ -241,9 +252,9 @@ class _Session:
     async def _one(self, i: int, run: int, gate: asyncio.Semaphore) -> None:
         from .client import get_client
 
-        preset, view = self.candidates[i], self.view
+        preset, target, view = self.candidates[i], self.targets[i], self.view
         messages = build_messages(
-            self.text, to=self.to, source=self.source, system=preset.system_prompt
+            self.text, to=target, source=self.source, system=preset.system_prompt
         )
         result: ChatResult | None = None
         partial, error = "", None
@@ -270,7 +281,7 @@ class _Session:
                 result,
                 source_text=self.text,
                 preset=preset,
-                target_language=self.to,
+                target_language=target,
                 source_language=self.source,
             )
         else:
@@ -278,7 +289,7 @@ class _Session:
                 partial,
                 source_text=self.text,
                 preset=preset,
-                target_language=self.to,
+                target_language=target,
                 source_language=self.source,
                 error=error,
             )
@@ -327,6 +338,10 @@ def _candidates(
         [presets] if presets is None or isinstance(presets, (str, Preset)) else list(presets)
     )
     ids: list[str | None] = [models] if models is None or isinstance(models, str) else list(models)
+    if not names:
+        raise ConfigError("Name at least one preset, or leave presets out to use the active one.")
+    if not ids:
+        raise ConfigError("Name at least one model, or leave models out to use each preset's own.")
     return [
         resolve_preset(name, **{**overrides, "model": model}) for name in names for model in ids
     ]
@@ -346,10 +361,13 @@ async def acompare(
     **overrides: Any,
 ) -> Comparison:
     """`compare` for async code."""
+    if not isinstance(text, str):
+        raise ConfigError(f"compare() takes text as str, not {type(text).__name__}.")
+    if not text.strip():
+        raise ConfigError("The text is empty: pass the text to translate as the first argument.")
     chosen = _candidates(presets, models, overrides)
-    target = to or chosen[0].target_language or DEFAULT_TARGET
     session = _Session(
-        text, chosen, to=target, source=source, runs=runs, concurrency=concurrency, stream=stream
+        text, chosen, to=to, source=source, runs=runs, concurrency=concurrency, stream=stream
     )
     return await session.run(live_view=live)
 
@@ -373,6 +391,7 @@ def compare(
     each preset's own (default: its own). `runs` repeats each candidate, `concurrency` caps
     the requests at once (default: every candidate, up to 16), `live` shows the columns as
     they stream. Overrides are preset fields for every candidate (temperature=0.2, ...).
+    Without `to`, each candidate translates into its preset's target language (else English).
     """
     return run_sync(
         acompare(
@@ -395,7 +414,8 @@ def compare_in_cell(magics: Any, cell: str, candidates: list[Preset], args: Any)
     session = _Session(
         cell,
         candidates,
-        to=args.to or candidates[0].target_language or magics.target_language,
+        to=args.to,
+        default_to=magics.target_language,
         source=args.source or magics.source_language,
         runs=args.runs,
         concurrency=getattr(args, "concurrency", None),

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from .display import markdown_escape
 
-__all__ = ["Column", "LiveGrid", "Progress", "grid_html", "show"]
+__all__ = ["Column", "LiveGrid", "Progress", "grid_html", "result_bundle", "show"]
 
 T = TypeVar("T")
 
@@ -28,12 +28,14 @@ def show(bundle: dict[str, str]) -> Any:
     return display(bundle, raw=True, display_id=True)
 
 
-def result_bundle(text: str, footer: str, *, markdown: bool) -> dict[str, str]:
-    """A finished translation with its footer line, as StreamDisplay renders one."""
-    bundle = {"text/plain": f"{text}\n\n— {footer}"}
-    if markdown:
-        bundle["text/markdown"] = f"{text}\n\n<sub>{markdown_escape(footer)}</sub>"
-    return bundle
+def result_bundle(text: str, footer: str | None = None, *, markdown: bool) -> dict[str, str]:
+    """A translation and its footer line (if any) as a display bundle: Markdown rendered, or
+    plain text only."""
+    plain = text + (f"\n\n— {footer}" if footer else "")
+    if not markdown:
+        return {"text/plain": plain}
+    md = text + (f"\n\n<sub>{markdown_escape(footer)}</sub>" if footer else "")
+    return {"text/markdown": md, "text/plain": plain}
 
 
 class Progress:
@@ -80,6 +82,8 @@ class Progress:
         if self.kernel:
             self._put(bundle)
         else:
+            if self.done < self.total:  # interrupted: end the progress line left open
+                sys.stderr.write("\n")
             print(bundle["text/plain"].replace("\n\n— ", "\n— "), flush=True)
 
 

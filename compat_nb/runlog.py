@@ -5,7 +5,6 @@ Never the key, never headers, only the host of the base URL; a locked or corrupt
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import json
@@ -360,16 +359,20 @@ def _short(text: str, width: int) -> str:
 def history_in_cell(argv: list[str]) -> RunHistory:
     """`%translate history [-n N] [--model M]`."""
     from IPython.core.error import UsageError
+    from IPython.core.magic_arguments import MagicArgumentParser
 
-    parser = argparse.ArgumentParser(prog="%translate history", add_help=False)
+    usage = "%translate history [-n N] [--model M]"
+    # IPython's parser raises UsageError where argparse would print usage and exit: one message.
+    parser = MagicArgumentParser(prog="%translate history", usage=usage)
+    parser.allow_abbrev = False  # --mod is a typo, not --model
     parser.add_argument("-n", type=int, default=20)
     parser.add_argument("--model")
     try:
         args = parser.parse_args(argv)
-    except SystemExit:
-        raise UsageError("%translate history [-n N] [--model M]") from None
+    except UsageError as exc:
+        raise UsageError(f"{exc}. Usage: {usage}") from None
     if args.n < 1:
-        raise UsageError("-n must be 1 or more.")
+        raise UsageError(f"-n must be 1 or more. Usage: {usage}")
     return recent(args.n, args.model)
 
 

@@ -237,3 +237,124 @@ def test_translate_many_from_several_threads_at_once(server: FakeServer, preset:
     assert [[t.text for t in r] for r in results] == [
         [f"TRANSLATED: {t}" for t in batch] for batch in batches
     ]
+
+
+# --- interrupting a long cell ------------------------------------------------------------------
+
+
+def marked(number: int) -> str:
+    return f"> ⏸ piece {number} not translated (interrupted)\n\nParagraph {number} says"
+
+
+@pytest.mark.parametrize("where", ["while waiting for the server", "inside a piece"])
+def test_interrupt_keeps_the_pieces_done_and_a_rerun_fetches_only_the_rest(
+    ip: Any,
+    server: FakeServer,
+    preset: Preset,
+    capsys: Any,
+    caplog: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    where: str,
+) -> None:
+    import asyncio
+    import gc
+    import threading
+
+    ip.run_line_magic("config", "TranslateMagics.chunk_chars = 60")  # one paragraph a piece
+    text = document(10)  # paragraphs 1-5, the code block, paragraphs 6-10
+    arrived, release = threading.Event(), threading.Event()
+
+    def reply(body: dict[str, Any]) -> str:
+        content = body["messages"][1]["content"]
+        if content.startswith("Paragraph 5 "):
+            arrived.set()
+            release.wait(10)  # piece 5 is still on the server when Ctrl-C comes
+        return f"TRANSLATED: {content}"
+
+    server.reply = reply
+    step, fired = live.Progress.step, []
+
+    def step_then_interrupt(self: live.Progress, cached: bool = False) -> None:
+        step(self, cached)
+        if self.done != 4 or fired:
+            return
+        fired.append(True)
+        if where == "inside a piece":
+            raise KeyboardInterrupt  # Ctrl-C while piece 4's own code runs
+        loop = asyncio.get_running_loop()
+
+        def poll() -> None:  # Ctrl-C while the loop waits for piece 5's answer
+            if arrived.is_set():
+                raise KeyboardInterrupt
+            loop.call_later(0.01, poll)
+
+        loop.call_soon(poll)
+
+    monkeypatch.setattr(live.Progress, "step", step_then_interrupt)
+    try:
+        ip.run_cell_magic("translate", "--concurrency 1 -o partial", text)
+    except KeyboardInterrupt:
+        pytest.fail("the interrupt escaped the magic")
+    finally:
+        release.set()
+    gc.collect()  # an unretrieved task exception would be logged now
+    out, err = capsys.readouterr()
+    partial = ip.user_ns["partial"]
+    done = [f"TRANSLATED: {p}" for p in paragraphs(4)]
+    waiting = [f"{marked(n)} something worth translating." for n in range(5, 11)]
+    assert partial.text == "\n\n".join([*done, waiting[0], CODE, *waiting[1:]])
+    assert partial.interrupted and partial.error is None
+    assert partial.text in out  # shown in the output, with its footer
+    footer = out.split("\n— ")[-1]
+    assert "interrupted" in footer and "4 of 10 pieces" in footer
+    assert (
+        "Interrupted: the translated pieces are kept (and cached); run the cell again to finish."
+        in err
+    )
+    assert "Traceback" not in out + err and "KeyboardInterrupt" not in out + err
+    assert not [r for r in caplog.records if r.name == "asyncio"], caplog.text
+    (row,) = compat_nb.history()
+    assert row["kind"] == "long" and row["error"] == "interrupted"
+
+    server.reset()  # piece 5's request was recorded on arrival: it is gone now
+    ip.run_cell_magic("translate", "-o again", text)
+    sent = sorted(r.body["messages"][1]["content"] for r in server.chat_requests())
+    assert sent == sorted(paragraphs(10)[4:])
+    again = ip.user_ns["again"]
+    assert not again.interrupted and again.error is None
+    expected = [f"TRANSLATED: {p}" for p in paragraphs(10)]
+    assert again.text == "\n\n".join([*expected[:5], CODE, *expected[5:]])
+    assert "10 pieces (4 from the cache)" in capsys.readouterr().out
+
+
+# --- what translate_many takes -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("texts", ["abc", b"abc", 42])
+def test_translate_many_refuses_one_text(server: FakeServer, preset: Preset, texts: Any) -> None:
+    with pytest.raises(compat_nb.ConfigError, match=r"a list or a pandas Series.*translate\(\)"):
+        compat_nb.translate_many(texts)
+    assert server.chat_requests() == []
+
+
+def test_translate_many_names_the_item_that_is_not_text(server: FakeServer, preset: Preset) -> None:
+    with pytest.raises(compat_nb.ConfigError, match="item 1 is int"):
+        compat_nb.translate_many(["eins", 2])
+    column = pd.Series(["eins", None, float("nan"), pd.NA, 5], index=list("abcde"))
+    with pytest.raises(compat_nb.ConfigError, match="item at index 'e' is int"):
+        compat_nb.translate_many(column)
+    assert server.chat_requests() == []
+    # Missing values in a Series stay missing; only the text is sent.
+    out = compat_nb.translate_many(column[:4])
+    assert out.tolist() == ["TRANSLATED: eins", None, None, None]
+    assert len(server.chat_requests()) == 1
+
+
+def test_result_bundle_is_what_stream_display_shows() -> None:
+    from compat_nb.display import StreamDisplay
+
+    for fmt in ("markdown", "text"):
+        view = StreamDisplay(format=fmt, kernel=False)
+        for footer in ("Fake · test_model · total 5 ms", None):
+            shown = view._bundle("*Hallo*", footer)
+            assert live.result_bundle("*Hallo*", footer, markdown=fmt == "markdown") == shown

@@ -233,3 +233,63 @@ def test_public_functions_survive_their_modules_being_imported() -> None:
         importlib.import_module(f"compat_nb.{name}")
     for name in ("compare", "acompare", "history", "translate", "atranslate", "translate_many"):
         assert inspect.isfunction(getattr(compat_nb, name)), name
+
+
+@pytest.mark.parametrize(
+    ("text", "choice", "message"),
+    [
+        (TEXT, {"presets": []}, "Name at least one preset, or leave presets out"),
+        (TEXT, {"models": []}, "Name at least one model, or leave models out"),
+        ("", {}, "The text is empty"),
+        (" \n", {}, "The text is empty"),
+        (b"bytes", {}, "takes text as str, not bytes"),
+    ],
+)
+def test_compare_refuses_what_it_cannot_run(
+    server: FakeServer, two_presets: Any, text: Any, choice: dict[str, Any], message: str
+) -> None:
+    get_store().use("One")
+    with pytest.raises(compat_nb.ConfigError, match=message):
+        compat_nb.compare(text, **choice)
+    with pytest.raises(compat_nb.ConfigError, match=message):
+        asyncio.run(compat_nb.acompare(text, **choice))
+    assert server.chat_requests() == []
+
+
+def test_each_candidate_translates_into_its_presets_language(
+    ip: Any, server: FakeServer, second: FakeServer
+) -> None:
+    get_store().save(Preset("One", server.base_url, "test-model", target_language="German"))
+    get_store().save(Preset("Two", second.base_url, "test-model", target_language="French"))
+    get_store().save(Preset("Three", second.base_url, "other-model"))
+
+    def targets() -> list[str]:
+        sent = [r.body["messages"][0]["content"] for r in server.chat_requests()]
+        sent += [r.body["messages"][0]["content"] for r in second.chat_requests()]
+        return sorted(s.split(" into ")[1].split(".")[0] for s in sent)
+
+    cmp = compat_nb.compare(TEXT, presets=["One", "Two", "Three"])
+    assert targets() == ["English", "French", "German"]  # Three has none: the default
+    assert cmp.candidates == [
+        "One · test-model → German",
+        "Two · test-model → French",
+        "Three · other-model → English",
+    ]
+    assert cmp.target_language == "German, French, English"
+
+    server.reset(), second.reset()
+    cmp = compat_nb.compare(TEXT, presets=["One", "Two"], to="Italian")
+    assert targets() == ["Italian", "Italian"]
+    assert cmp.candidates == ["One", "Two"] and cmp.target_language == "Italian"
+
+    server.reset(), second.reset()
+    ip.run_line_magic("config", 'TranslateMagics.target_language = "Spanish"')
+    try:
+        ip.run_cell_magic("translate", "-p One -p Three -o cmp", TEXT)
+    finally:
+        ip.run_line_magic("config", 'TranslateMagics.target_language = "English"')
+    assert targets() == ["German", "Spanish"]
+    assert ip.user_ns["cmp"].candidates == [
+        "One · test-model → German",
+        "Three · other-model → Spanish",
+    ]

@@ -186,3 +186,24 @@ def test_two_processes_writing_at_once(config_dir: Path) -> None:
     assert counts == {"w1": 50, "w2": 50}
     runs = compat_nb.history(limit=200, model="w2")
     assert sorted(r["run"] for r in runs) == list(range(50))
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("history -n abc", "argument -n: invalid int value: 'abc'"),
+        ("history --bogus", "unrecognized arguments: --bogus"),
+        ("history --mod llama", "unrecognized arguments: --mod"),  # no abbreviations
+        ("history -n 0", "-n must be 1 or more"),
+    ],
+)
+def test_a_bad_history_flag_is_one_message(
+    ip: Any, capsys: pytest.CaptureFixture[str], line: str, message: str
+) -> None:
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError) as raised:
+        ip.run_line_magic("translate", line)
+    assert message in str(raised.value)
+    assert "%translate history [-n N] [--model M]" in str(raised.value)
+    assert capsys.readouterr() == ("", "")  # no argparse usage or `error:` line printed
