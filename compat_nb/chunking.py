@@ -22,7 +22,6 @@ from .errors import CompatError, ConfigError
 from .live import Progress, result_bundle
 from .presets import Preset
 from .protocol import ChatResult, Usage
-from .runlog import scrub
 from .translation import DEFAULT_TARGET, Translation, build_messages, clean_output, resolve_preset
 
 __all__ = [
@@ -208,7 +207,7 @@ async def _translate_pieces(
             try:
                 result = await client.achat(preset, messages)
             except CompatError as exc:
-                into[piece] = _Outcome(error=scrub(exc.message, preset))
+                into[piece] = _Outcome(error=preset.redact(exc.message))
                 on_done(False)
                 return
         text = clean_output(result.text, piece)

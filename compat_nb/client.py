@@ -289,7 +289,7 @@ class Client:
             if is_html(response.headers.get("content-type", ""), body):
                 raise html_error(str(response.url))
             if isinstance(body, Mapping) and body.get("error"):
-                raise error_in_body(body, where=preset.base_url, secret=preset.resolve_key())
+                raise error_in_body(body, where=preset.base_url, secrets=preset.secrets())
             ids = parse_models(body)
         except CompatError as exc:
             return ConnectionReport(False, error=exc.message, latency_ms=latency, **fields)
@@ -384,7 +384,7 @@ class Client:
         body = decode_body(content, response.headers.get("content-type", ""))
         if is_html(response.headers.get("content-type", ""), body):
             raise html_error(str(response.url))
-        result = parse_chat_response(body, where=preset.base_url, secret=preset.resolve_key())
+        result = parse_chat_response(body, where=preset.base_url, secrets=preset.secrets())
         latency = (time.perf_counter() - started) * 1000
         return with_timings(result, latency_ms=latency, ttft_ms=None)
 

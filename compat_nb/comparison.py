@@ -20,7 +20,7 @@ from .errors import CompatError, ConfigError, StreamError
 from .live import Column, LiveGrid, grid_html
 from .presets import Preset
 from .protocol import ChatResult
-from .runlog import cost_of, scrub
+from .runlog import cost_of
 from .translation import DEFAULT_TARGET, Translation, build_messages, resolve_preset
 from .translation import _seconds as format_ms
 
@@ -271,11 +271,11 @@ class _Session:
                 else:
                     result = await get_client().achat(preset, messages)
             except StreamError as exc:
-                partial, error = exc.partial, scrub(exc.message, preset)
+                partial, error = exc.partial, preset.redact(exc.message)
             except CompatError as exc:
-                error = scrub(exc.message, preset)
+                error = preset.redact(exc.message)
             except Exception as exc:  # a bug in one column must not take the others down
-                error = scrub(f"{type(exc).__name__}: {exc}", preset)
+                error = preset.redact(f"{type(exc).__name__}: {exc}")
         if result is not None:
             translation = Translation.from_result(
                 result,

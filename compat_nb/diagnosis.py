@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import httpx
@@ -52,7 +52,7 @@ def decode_body(content: bytes, content_type: str) -> Any:
         return text
 
 
-def server_message(body: Any, secret: str | None = None) -> str:
+def server_message(body: Any, secrets: Iterable[str] = ()) -> str:
     """The human part of an error body, in any of the shapes servers use, key scrubbed.
 
     Scrubbing comes before shortening, so a key cut in two by the limit cannot leak a part.
@@ -73,7 +73,7 @@ def server_message(body: Any, secret: str | None = None) -> str:
     if "<html" in text[:500].lower() or "<!doctype" in text[:100].lower():
         title = re.search(r"<title>(.*?)</title>", text, re.I | re.S)
         text = title.group(1).strip() if title else "an HTML page"
-    text = redact(" ".join(text.split()), secret)
+    text = redact(" ".join(text.split()), *secrets)
     return text[:300] + ("…" if len(text) > 300 else "")
 
 
@@ -95,7 +95,7 @@ def error_for_response(
 ) -> CompatError:
     """The CompatError a user should see for an HTTP answer that is not a success."""
     base = preset.base_url
-    said = server_message(body, preset.resolve_key())
+    said = server_message(body, preset.secrets())
     retried = f" after {attempts} attempts" if attempts > 1 else ""
     cls: type[ResponseError]
     if status in (401, 403):
@@ -164,10 +164,10 @@ def _quoted(name: str) -> str:
     return f'"{name}"' if " " in name else name
 
 
-def error_in_body(body: Any, *, where: str, secret: str | None = None) -> InvalidResponseError:
+def error_in_body(body: Any, *, where: str, secrets: Iterable[str] = ()) -> InvalidResponseError:
     """A 200 whose body is an error (a model still loading); the server may echo the key."""
     return InvalidResponseError(
-        f"{where} answered 200 with an error: {server_message(body, secret)}. "
+        f"{where} answered 200 with an error: {server_message(body, secrets)}. "
         "Check the server's log; retry once the model is loaded.",
         status_code=200,
         body=body,
@@ -216,7 +216,7 @@ def transport_error(
         "Ollama": "Ollama (`ollama serve`)",
         "Local": "the bundled server (`%translate local start`)",
     }.get(preset.name, "the server")
-    detail = redact(str(exc) or type(exc).__name__, preset.resolve_key())
+    detail = preset.redact(str(exc) or type(exc).__name__)
     return ConnectError(
         f"Could not connect to {preset.base_url} — is {server} running? ({detail}) "
         "Check the Base URL, host and port.",

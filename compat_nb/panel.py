@@ -309,7 +309,7 @@ class SettingsPanel(w.VBox):
         try:
             report = get_client().test_connection(preset)
         except Exception as exc:  # a bug must not leave the button disabled forever
-            error = redact(f"{type(exc).__name__}: {exc}", preset.resolve_key())
+            error = preset.redact(f"{type(exc).__name__}: {exc}")
             report = ConnectionReport(False, error=error, base_url=preset.base_url)
         with self._lock:
             if generation != self._generation:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
-from .errors import ConfigError
+from .errors import ConfigError, redact
 
 __all__ = ["BUILTIN_PRESETS", "LOCAL_PRESET_NAME", "Preset", "normalize_base_url"]
 
@@ -244,6 +244,21 @@ class Preset:
         raise ConfigError(
             f"Preset {self.name!r} is not usable yet: {' and '.join(problems)}; {fix}."
         )
+
+    def secrets(self) -> tuple[str, ...]:
+        """Everything of this preset a message must never show: the key, secret header
+        values (as sent), and the base URL's query string (some gateways take a key there)."""
+        found = [self.resolve_key() or ""]
+        for header, value in self.headers.items():
+            if _SECRET_HEADER.search(header):
+                ref = _ENV_REFERENCE.fullmatch(str(value))
+                found.append(os.environ.get(ref.group(1) or ref.group(2), "") if ref else value)
+        found.append(urlsplit(self.base_url).query)
+        return tuple(secret for secret in found if secret.strip())
+
+    def redact(self, text: str) -> str:
+        """text with every one of `secrets()` replaced by ***."""
+        return redact(text, *self.secrets())
 
     def request_headers(self) -> dict[str, str]:
         """The extra headers as sent: `${VAR}` values read from the environment now."""

@@ -7,7 +7,7 @@ be tested on recorded responses alone.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -215,10 +215,10 @@ def message_reasoning(message: Mapping[str, Any]) -> str:
     return ""
 
 
-def parse_chat_response(body: Any, *, where: str, secret: str | None = None) -> ChatResult:
-    """A ChatResult from a non-streamed chat completion body; `secret` is scrubbed from errors."""
+def parse_chat_response(body: Any, *, where: str, secrets: Iterable[str] = ()) -> ChatResult:
+    """A ChatResult from a non-streamed chat completion body; `secrets` are scrubbed from errors."""
     if isinstance(body, Mapping) and body.get("error"):
-        raise error_in_body(body, where=where, secret=secret)
+        raise error_in_body(body, where=where, secrets=secrets)
     choices = body.get("choices") if isinstance(body, Mapping) else None
     if not choices or not isinstance(choices, list) or not isinstance(choices[0], Mapping):
         raise InvalidResponseError(

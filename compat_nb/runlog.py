@@ -35,7 +35,6 @@ __all__ = [
     "recent",
     "record",
     "record_many",
-    "scrub",
 ]
 
 enabled = True
@@ -98,15 +97,6 @@ def host_of(base_url: str) -> str:
     return f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
 
 
-def scrub(text: str, preset: Preset) -> str:
-    """text without the preset's key, nor a query string or password in its base URL (some
-    gateways take the key there, and error messages quote the URL)."""
-    from .errors import redact
-
-    parts = urlsplit(preset.base_url)
-    return redact(text, preset.resolve_key(), parts.query, parts.password)
-
-
 def options_of(preset: Preset | None) -> str | None:
     # Headers are left out on purpose: gateways take keys in custom headers too.
     if preset is None:
@@ -127,7 +117,7 @@ def row_for(
     usage = translation.usage
     error = translation.error or ("interrupted" if translation.interrupted else None)
     if error and preset is not None:
-        error = scrub(error, preset)
+        error = preset.redact(error)
     return {
         "time": time.time(),
         "kind": kind,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 import httpx
@@ -30,9 +30,9 @@ class ChatAccumulator:
 
     _OPEN, _CLOSE = "<think>", "</think>"
 
-    def __init__(self, *, where: str, secret: str | None = None) -> None:
+    def __init__(self, *, where: str, secrets: Iterable[str] = ()) -> None:
         self.where = where
-        self._secret = secret  # scrubbed from error messages: a server may echo the key
+        self._secrets = tuple(secrets)  # scrubbed from messages: a server may echo the key
         self._text: list[str] = []
         self._reasoning: list[str] = []  # <think> blocks
         self._reasoning_field = ""  # `reasoning_content` deltas: pieces of one text
@@ -55,7 +55,7 @@ class ChatAccumulator:
         except ValueError:
             raise StreamError(
                 f"{self.where} sent a stream chunk that is not JSON: "
-                f"{redact(data, self._secret)[:120]!r}.",
+                f"{redact(data, *self._secrets)[:120]!r}.",
                 partial=self.text,
             ) from None
         if not isinstance(chunk, Mapping):
@@ -63,7 +63,7 @@ class ChatAccumulator:
         if chunk.get("error"):
             raise StreamError(
                 f"{self.where} reported an error mid-stream: "
-                f"{server_message(chunk, self._secret)}. "
+                f"{server_message(chunk, self._secrets)}. "
                 "The text received so far is kept.",
                 partial=self.text,
             )
@@ -151,7 +151,7 @@ class StreamState:
         self.started = started
         self.ttft_ms: float | None = None
         self.decoder = SSEDecoder()
-        self.acc = ChatAccumulator(where=preset.base_url, secret=preset.resolve_key())
+        self.acc = ChatAccumulator(where=preset.base_url, secrets=preset.secrets())
         self.done = False
         content_type = response.headers.get("content-type", "")
         if "html" in content_type:
@@ -198,7 +198,7 @@ class StreamState:
             body = decode_body("\n".join(self._plain_lines).encode(), "application/json")
             return with_timings(
                 parse_chat_response(
-                    body, where=self.preset.base_url, secret=self.preset.resolve_key()
+                    body, where=self.preset.base_url, secrets=self.preset.secrets()
                 ),
                 latency_ms=latency,
                 ttft_ms=latency,

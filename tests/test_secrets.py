@@ -196,7 +196,7 @@ def test_key_from_environment_is_scrubbed_too(
 
 
 def test_mid_stream_error_scrubs_the_key() -> None:
-    acc = ChatAccumulator(where="http://h/v1", secret=MARKER_KEY)
+    acc = ChatAccumulator(where="http://h/v1", secrets=[MARKER_KEY])
     acc.feed(json.dumps({"choices": [{"index": 0, "delta": {"content": "Bon"}}]}))
     with pytest.raises(StreamError) as info:
         acc.feed(json.dumps(ECHO))
@@ -212,3 +212,17 @@ def test_error_body_in_a_200_is_scrubbed(server: FakeServer, secret: Preset) -> 
     with pytest.raises(InvalidResponseError) as info:
         get_client().chat(secret, MESSAGES)
     assert "answered 200 with an error: Incorrect API key provided: ***" in info.value.message
+
+
+def test_a_secret_header_echoed_by_the_server_is_scrubbed_too(
+    server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gateway_key = "gw-MARKER-91c3e0d2a7"
+    monkeypatch.setenv("GATEWAY_KEY", gateway_key)
+    preset = Preset("gw", server.base_url, "test-model", headers={"x-api-key": "${GATEWAY_KEY}"})
+    server.inject("status", status=401, body={"error": {"message": f"bad key {gateway_key}"}})
+    with pytest.raises(CompatError) as info:
+        get_client().chat(preset, MESSAGES)
+    assert gateway_key not in info.value.message
+    assert "bad key ***" in info.value.message
+    assert server.chat_requests()[-1].headers["x-api-key"] == gateway_key
