@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._async import run_sync
+from .display import result_bundle
 from .errors import CompatError, ConfigError
-from .live import Progress, result_bundle
+from .live import Progress
 from .presets import Preset
 from .protocol import ChatResult, Usage
 from .translation import DEFAULT_TARGET, Translation, build_messages, clean_output, resolve_preset

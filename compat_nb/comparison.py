@@ -21,8 +21,7 @@ from .live import Column, LiveGrid, grid_html
 from .presets import Preset
 from .protocol import ChatResult
 from .runlog import cost_of
-from .translation import DEFAULT_TARGET, Translation, build_messages, resolve_preset
-from .translation import _seconds as format_ms
+from .translation import DEFAULT_TARGET, Translation, build_messages, format_ms, resolve_preset
 
 __all__ = ["COMPARE_LIMIT", "Comparison", "ComparisonRow", "acompare", "compare"]
 

@@ -11,7 +11,7 @@ import sys
 import time
 from typing import Any
 
-__all__ = ["StreamDisplay", "in_kernel", "markdown_escape"]
+__all__ = ["StreamDisplay", "in_kernel", "markdown_escape", "result_bundle"]
 
 
 def in_kernel() -> bool:
@@ -102,8 +102,13 @@ class StreamDisplay:
             self._handle.update(bundle, raw=True)
 
     def _bundle(self, text: str, footer: str | None = None) -> dict[str, str]:
-        plain = text + (f"\n\n— {footer}" if footer else "")
-        if self.format != "markdown":
-            return {"text/plain": plain}
-        md = text + (f"\n\n<sub>{markdown_escape(footer)}</sub>" if footer else "")
-        return {"text/markdown": md, "text/plain": plain}
+        return result_bundle(text, footer, markdown=self.format == "markdown")
+
+
+def result_bundle(text: str, footer: str | None = None, *, markdown: bool) -> dict[str, str]:
+    """A translation and its footer line as a display bundle: Markdown, or plain text only."""
+    plain = text + (f"\n\n— {footer}" if footer else "")
+    if not markdown:
+        return {"text/plain": plain}
+    md = text + (f"\n\n<sub>{markdown_escape(footer)}</sub>" if footer else "")
+    return {"text/markdown": md, "text/plain": plain}

@@ -14,9 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .display import markdown_escape
-
-__all__ = ["Column", "LiveGrid", "Progress", "grid_html", "result_bundle", "show"]
+__all__ = ["Column", "LiveGrid", "Progress", "grid_html", "show"]
 
 T = TypeVar("T")
 
@@ -26,16 +24,6 @@ def show(bundle: dict[str, str]) -> Any:
     from IPython.display import display
 
     return display(bundle, raw=True, display_id=True)
-
-
-def result_bundle(text: str, footer: str | None = None, *, markdown: bool) -> dict[str, str]:
-    """A translation and its footer line (if any) as a display bundle: Markdown rendered, or
-    plain text only."""
-    plain = text + (f"\n\n— {footer}" if footer else "")
-    if not markdown:
-        return {"text/plain": plain}
-    md = text + (f"\n\n<sub>{markdown_escape(footer)}</sub>" if footer else "")
-    return {"text/markdown": md, "text/plain": plain}
 
 
 class Progress:

@@ -139,9 +139,9 @@ class Translation:
         """preset · model · TTFT · total · tokens · tokens/s, with what is known."""
         parts = [self.preset, self.model]
         if self.ttft_ms is not None:
-            parts.append(f"TTFT {_seconds(self.ttft_ms)}")
+            parts.append(f"TTFT {format_ms(self.ttft_ms)}")
         if self.latency_ms is not None:
-            parts.append(f"total {_seconds(self.latency_ms)}")
+            parts.append(f"total {format_ms(self.latency_ms)}")
         if self.output_tokens:
             approx = "~" if self.tokens_estimated else ""
             parts.append(f"{approx}{self.output_tokens} tokens")
@@ -162,7 +162,8 @@ class Translation:
         return self.text
 
 
-def _seconds(ms: float) -> str:
+def format_ms(ms: float) -> str:
+    """842 ms, or 1.42 s: how every footer and table shows a duration."""
     return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
 
 

@@ -348,13 +348,3 @@ def test_translate_many_names_the_item_that_is_not_text(server: FakeServer, pres
     out = compat_nb.translate_many(column[:4])
     assert out.tolist() == ["TRANSLATED: eins", None, None, None]
     assert len(server.chat_requests()) == 1
-
-
-def test_result_bundle_is_what_stream_display_shows() -> None:
-    from compat_nb.display import StreamDisplay
-
-    for fmt in ("markdown", "text"):
-        view = StreamDisplay(format=fmt, kernel=False)
-        for footer in ("Fake · test_model · total 5 ms", None):
-            shown = view._bundle("*Hallo*", footer)
-            assert live.result_bundle("*Hallo*", footer, markdown=fmt == "markdown") == shown
