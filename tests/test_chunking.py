@@ -13,7 +13,7 @@ from server import FakeServer
 
 import compat_nb
 from compat_nb import chunking, live
-from compat_nb.chunking import plan_pieces
+from compat_nb.pieces import plan_pieces
 from compat_nb.presets import Preset
 from compat_nb.store import get_store
 
