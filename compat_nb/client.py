@@ -28,7 +28,6 @@ from .diagnosis import (
 )
 from .errors import (
     CompatError,
-    ConnectError,
     RequestTimeout,
 )
 from .presets import Preset, join_url
@@ -341,13 +340,6 @@ class Client:
         except CompatError as exc:
             return self._report(preset, exc, started)
         return self._report(preset, response, started)
-
-    def models(self, preset: Preset) -> list[str]:
-        """The model ids the server lists; raises a CompatError when it cannot say."""
-        report = self.test_connection(preset)
-        if not report.ok:
-            raise ConnectError(report.error or "Could not list models.", url=preset.base_url)
-        return report.model_ids
 
     # --- /chat/completions -------------------------------------------------------------------
 

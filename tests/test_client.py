@@ -136,12 +136,6 @@ def test_connection_without_base_url_names_it(client: Client) -> None:
     assert not report.ok and "Base URL is empty" in (report.error or "")
 
 
-def test_models_lists_ids_or_raises(server: FakeServer, client: Client) -> None:
-    assert client.models(srv(server)) == ["test-model", "other-model", "llama3.2:3b"]
-    with pytest.raises(CompatError):
-        client.models(srv(server, base_url=f"http://127.0.0.1:{closed_port()}/v1"))
-
-
 # --- URL rules, end to end -------------------------------------------------------------------
 
 
