@@ -212,7 +212,9 @@ class StreamState:
         if not self.acc.started and self.acc.finish_reason is None:
             raise InvalidResponseError(
                 f"{self.preset.base_url} sent an empty stream. Check that the server supports "
-                "streaming, or use --no-stream.",
+                "streaming, or use --no-stream. (llama-cpp-python's server ends a running "
+                "request this way when another arrives, unless started with "
+                "--interrupt_requests False.)",
             )
         return self.acc.result(latency_ms=latency, ttft_ms=self.ttft_ms)
 
