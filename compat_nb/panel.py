@@ -72,7 +72,7 @@ class _StoreFacts:
 
 
 class SettingsPanel(w.VBox):
-    """Presets, as in Koharu's "Local LLM & OpenAI Compatible Providers" settings section.
+    """The presets `%%translate` uses: choose, edit, test, save, and make one active.
 
     Drive it from Python as a user would: set `panel.base_url.value`, call
     `panel.test_button.click()` (or `panel.test_connection(wait=True)`), read `panel.status`.

@@ -304,7 +304,7 @@ class Preset:
 def _catalog() -> dict[str, Preset]:
     local_hint = "start the bundled server with `%translate local start`"
     presets = [
-        # Koharu's four: two local servers, two empty slots for anything else.
+        # Two local servers people start with, and two empty slots for anything else.
         Preset(
             "Ollama",
             "http://localhost:11434/v1",
