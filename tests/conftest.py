@@ -40,7 +40,7 @@ def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def ip() -> Iterator[object]:
-    """A terminal IPython shell with the extension loaded."""
+    """A terminal IPython shell with the extension loaded; `%config` does not leak between tests."""
     from IPython import get_ipython
     from IPython.testing.globalipapp import start_ipython
 
@@ -48,3 +48,4 @@ def ip() -> Iterator[object]:
     shell.run_line_magic("load_ext", "compat_nb")
     yield shell
     shell.run_line_magic("unload_ext", "compat_nb")
+    shell.config.pop("TranslateMagics", None)  # the next load starts from the defaults

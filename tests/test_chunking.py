@@ -22,18 +22,6 @@ TABLE = "| a | b |\n|---|---|\n| 1 | 2 |\n| 3 | 4 |"
 MATH = "$$\nx = 1\n\ny = 2\n$$"
 
 
-@pytest.fixture
-def ip() -> Iterator[Any]:
-    # conftest's `ip` gets None from start_ipython() from the second test on; see test_compare.
-    from IPython.testing.globalipapp import get_ipython, start_ipython
-
-    shell = start_ipython() or get_ipython()
-    shell.run_line_magic("load_ext", "compat_nb")
-    yield shell
-    shell.run_line_magic("config", "TranslateMagics.chunk_chars = 4000")
-    shell.run_line_magic("unload_ext", "compat_nb")
-
-
 @pytest.fixture(autouse=True)
 def fresh_cache() -> Iterator[None]:
     chunking.clear_cache()

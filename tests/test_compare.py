@@ -19,18 +19,6 @@ TEXT = "Guten Morgen, wie geht es dir?"
 
 
 @pytest.fixture
-def ip() -> Iterator[Any]:
-    # conftest's `ip` breaks from the second test on: start_ipython() returns None once the
-    # global shell exists. Remove this once conftest does `start_ipython() or get_ipython()`.
-    from IPython.testing.globalipapp import get_ipython, start_ipython
-
-    shell = start_ipython() or get_ipython()
-    shell.run_line_magic("load_ext", "compat_nb")
-    yield shell
-    shell.run_line_magic("unload_ext", "compat_nb")
-
-
-@pytest.fixture
 def second() -> Iterator[FakeServer]:
     with FakeServer() as other:
         yield other

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +18,6 @@ from compat_nb.presets import Preset
 from compat_nb.store import get_store
 
 TEXT = "Bonjour tout le monde"
-
-
-@pytest.fixture
-def ip() -> Iterator[Any]:
-    # conftest's `ip` gets None from start_ipython() from the second test on; see test_compare.
-    from IPython.testing.globalipapp import get_ipython, start_ipython
-
-    shell = start_ipython() or get_ipython()
-    shell.run_line_magic("load_ext", "compat_nb")
-    yield shell
-    shell.run_line_magic("config", "TranslateMagics.record_history = True")
-    shell.run_line_magic("unload_ext", "compat_nb")
 
 
 @pytest.fixture
