@@ -9,46 +9,16 @@ while streaming. The server runs in its own process so it does not share our GIL
 from __future__ import annotations
 
 import argparse
-import contextlib
-import statistics
-import subprocess
-import sys
-import time
 import tracemalloc
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
+from statistics import median
 
 import httpx
+from _support import loopback_server, samples
 
 from compat_nb import Client, Preset
 
-ROOT = Path(__file__).resolve().parents[1]
 MESSAGES = [{"role": "user", "content": "Hello"}]
-
-
-@contextlib.contextmanager
-def server(reply: str) -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "server.py"), "--port", "0", "--reply", reply],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        yield proc.stdout.readline().strip()
-    finally:
-        proc.terminate()
-        proc.wait(5)
-
-
-def timed(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm the pool
-    samples = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t)
-    return statistics.median(samples)
 
 
 def peak_kib(fn: Callable[[], object]) -> float:
@@ -109,10 +79,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 
-    with server("ok") as base:
+    with loopback_server("--reply", "ok") as base:
         rows = {}
         for name, (plain, _stream) in contenders(base).items():
-            per = timed(lambda p=plain: [p() for _ in range(args.requests)], args.repeats)
+            per = median(samples(lambda p=plain: [p() for _ in range(args.requests)], args.repeats))
             rows[name] = per / args.requests * 1e6
     ref = rows["raw httpx"]
     print(f"non-streamed request, median over {args.repeats}x{args.requests} (loopback):")
@@ -120,11 +90,11 @@ def main() -> None:
         print(f"  {name:11s} {us:8.0f} us/request   {us / ref:5.2f}x raw httpx")
 
     reply = " ".join(f"w{i}" for i in range(args.words))
-    with server(reply) as base:
+    with loopback_server("--reply", reply) as base:
         speed, memory = {}, {}
         for name, (_plain, stream) in contenders(base).items():
             assert len(str(stream())) >= len(reply) - 1
-            speed[name] = timed(stream, args.repeats)
+            speed[name] = median(samples(stream, args.repeats))
             memory[name] = peak_kib(stream)
     ref_s, ref_m = speed["raw httpx"], memory["raw httpx"]
     print(f"streamed answer of {args.words} chunks, median of {args.repeats}:")

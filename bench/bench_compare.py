@@ -10,44 +10,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import httpx
+from _support import loopback_server, samples
 
-ROOT = Path(__file__).resolve().parents[1]
 MODELS = ["llama3.2:3b", "qwen2.5:7b", "gemma2:2b", "phi3:mini"]
 TEXT = "Der schnelle braune Fuchs springt über den faulen Hund. " * 4
-
-
-@contextlib.contextmanager
-def server(delay: float) -> Iterator[str]:
-    # Each server in its own process, so it does not share the benchmark's GIL.
-    command = [sys.executable, str(ROOT / "tests" / "server.py"), "--port", "0"]
-    proc = subprocess.Popen([*command, "--delay", str(delay)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        yield proc.stdout.readline().strip()
-    finally:
-        proc.terminate()
-        proc.wait(5)
-
-
-def timed(fn: Callable[[], object], repeats: int) -> list[float]:
-    fn()  # warm the pools
-    samples = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - started)
-    return samples
 
 
 async def raw_gather(urls: list[str]) -> list[str]:
@@ -71,15 +43,18 @@ def main() -> None:
     import compat_nb
     from compat_nb import Preset
 
-    with server(args.delay) as first, server(args.delay) as second:
+    with (
+        loopback_server("--delay", str(args.delay)) as first,
+        loopback_server("--delay", str(args.delay)) as second,
+    ):
         presets = [Preset("A", first, "x"), Preset("B", second, "x")]
         holder: dict[str, compat_nb.Comparison] = {}
 
         def comparison() -> None:
             holder["last"] = compat_nb.compare(TEXT, presets=presets, models=MODELS, to="English")
 
-        ours = timed(comparison, args.repeats)
-        raw = timed(lambda: asyncio.run(raw_gather([first, second])), args.repeats)
+        ours = samples(comparison, args.repeats)
+        raw = samples(lambda: asyncio.run(raw_gather([first, second])), args.repeats)
         started = time.perf_counter()
         for preset in presets:
             for model in MODELS:
