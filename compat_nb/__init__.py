@@ -9,31 +9,31 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 # name -> module that defines it; resolved lazily by __getattr__ (PEP 562).
 _EXPORTS = {
-    "Client": "client",
-    "get_client": "client",
-    "ChatResult": "protocol",
-    "ConnectionReport": "protocol",
-    "RetryPolicy": "protocol",
-    "Usage": "protocol",
-    "Preset": "presets",
-    "BUILTIN_PRESETS": "presets",
-    "normalize_base_url": "presets",
-    "PresetStore": "store",
-    "get_store": "store",
-    "Translation": "translation",
-    "translate": "translation",
-    "atranslate": "translation",
-    "compare": "comparison",
-    "acompare": "comparison",
-    "Comparison": "comparison",
-    "translate_many": "chunking",
-    "history": "runlog",
-    "settings_panel": "panel",
-    "SettingsPanel": "panel",
+    "Client": "wire.client",
+    "get_client": "wire.client",
+    "ChatResult": "wire.protocol",
+    "ConnectionReport": "wire.protocol",
+    "RetryPolicy": "wire.protocol",
+    "Usage": "wire.protocol",
+    "Preset": "config.presets",
+    "BUILTIN_PRESETS": "config.catalog",
+    "normalize_base_url": "config.urls",
+    "PresetStore": "config.store",
+    "get_store": "config.store",
+    "Translation": "work.translation",
+    "translate": "work.translation",
+    "atranslate": "work.translation",
+    "Comparison": "work.comparison",
+    "history": "work.history",
+    "compare": "faces.api",
+    "acompare": "faces.api",
+    "translate_many": "faces.api",
+    "settings_panel": "faces.panel",
+    "SettingsPanel": "faces.panel",
     "CompatError": "errors",
     "ConfigError": "errors",
 }
@@ -68,25 +68,36 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .chunking import translate_many
-    from .client import Client, get_client
-    from .comparison import Comparison, acompare, compare
+    from .config.catalog import BUILTIN_PRESETS
+    from .config.presets import Preset
+    from .config.store import PresetStore, get_store
+    from .config.urls import normalize_base_url
     from .errors import CompatError, ConfigError
-    from .panel import SettingsPanel, settings_panel
-    from .presets import BUILTIN_PRESETS, Preset, normalize_base_url
-    from .protocol import ChatResult, ConnectionReport, RetryPolicy, Usage
-    from .runlog import history
-    from .store import PresetStore, get_store
-    from .translation import Translation, atranslate, translate
+    from .faces.api import acompare, compare, translate_many
+    from .faces.panel import SettingsPanel, settings_panel
+    from .wire.client import Client, get_client
+    from .wire.protocol import ChatResult, ConnectionReport, RetryPolicy, Usage
+    from .work.comparison import Comparison
+    from .work.history import history
+    from .work.translation import Translation, atranslate, translate
 
 
-# Submodules a user reaches as attributes (`compat_nb.runlog.enabled = False`).
-_SUBMODULES = frozenset({"client", "errors", "local", "presets", "runlog", "store"})
+# Modules a user reaches as attributes (`compat_nb.runlog.enabled = False`), by their
+# documented names.
+_SUBMODULES = {
+    "config": "config",
+    "errors": "errors",
+    "faces": "faces",
+    "local": "local",
+    "runlog": "work.history",
+    "wire": "wire",
+    "work": "work",
+}
 
 
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
-        return importlib.import_module(f".{name}", __name__)
+        return importlib.import_module(f".{_SUBMODULES[name]}", __name__)
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'compat_nb' has no attribute {name!r}")
@@ -101,7 +112,7 @@ def __dir__() -> list[str]:
 
 def load_ipython_extension(ipython: Any) -> None:
     """`%load_ext compat_nb`: register the magics, nothing else."""
-    from .magics import TranslateMagics
+    from .faces.magics import TranslateMagics
 
     ipython.register_magics(TranslateMagics)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from server import FakeServer  # tests/ is on pythonpath (pyproject.toml)
 
-import compat_nb.client
-from compat_nb.protocol import RetryPolicy
+import compat_nb.wire.client
+from compat_nb.wire.protocol import RetryPolicy
 
 MARKER_KEY = "sk-MARKER-4f2a9c1e7b3d"  # searched for wherever a key must never appear
 
@@ -32,8 +32,8 @@ def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own presets directory and a fresh client with fast retries."""
     directory = tmp_path / "config"
     monkeypatch.setenv("COMPAT_NB_CONFIG_DIR", str(directory))
-    fast = compat_nb.client.Client(retry=RetryPolicy(initial_delay=0.01, max_delay=0.05))
-    monkeypatch.setattr(compat_nb.client, "_client", fast)
+    fast = compat_nb.wire.client.Client(retry=RetryPolicy(initial_delay=0.01, max_delay=0.05))
+    monkeypatch.setattr(compat_nb.wire.client, "_client", fast)
     yield directory
     fast.close()
 

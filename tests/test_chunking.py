@@ -12,10 +12,11 @@ import pytest
 from server import FakeServer
 
 import compat_nb
-from compat_nb import chunking, live
-from compat_nb.pieces import plan_pieces
-from compat_nb.presets import Preset
-from compat_nb.store import get_store
+from compat_nb.config.presets import Preset
+from compat_nb.config.store import get_store
+from compat_nb.faces import live
+from compat_nb.work import chunking
+from compat_nb.work.pieces import plan_pieces
 
 CODE = "```python\ndef f():\n\n    return 'Absatz'  # a blank line inside\n```"
 TABLE = "| a | b |\n|---|---|\n| 1 | 2 |\n| 3 | 4 |"
@@ -195,7 +196,7 @@ def test_long_text_in_a_kernel_shows_progress_then_the_text(
             self.bundles.append(bundle)
 
     monkeypatch.setattr(live, "show", lambda b: handles.append(Handle(b)) or handles[-1])
-    monkeypatch.setattr("compat_nb.display.in_kernel", lambda: True)
+    monkeypatch.setattr("compat_nb.faces.display.in_kernel", lambda: True)
     ip.run_line_magic("config", "TranslateMagics.chunk_chars = 60")
     ip.run_cell_magic("translate", "-o out", document(10))
     (handle,) = handles

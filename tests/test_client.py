@@ -12,7 +12,8 @@ from conftest import MARKER_KEY
 from server import THINK_PREFIX, FakeServer
 
 import compat_nb
-from compat_nb.client import Client, get_client
+from compat_nb.config.presets import Preset
+from compat_nb.config.store import get_store
 from compat_nb.errors import (
     AuthenticationError,
     BadRequestError,
@@ -25,10 +26,9 @@ from compat_nb.errors import (
     ServerError,
     StreamError,
 )
-from compat_nb.presets import Preset
-from compat_nb.protocol import ChatResult, ConnectionReport, RetryPolicy
-from compat_nb.store import get_store
-from compat_nb.translation import Translation
+from compat_nb.wire.client import Client, get_client
+from compat_nb.wire.protocol import ChatResult, ConnectionReport, RetryPolicy
+from compat_nb.work.translation import Translation
 
 MESSAGES = [{"role": "system", "content": "Translate."}, {"role": "user", "content": "Hello world"}]
 

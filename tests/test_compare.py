@@ -10,10 +10,10 @@ import pytest
 from server import FakeServer
 
 import compat_nb
-from compat_nb import live
-from compat_nb.comparison import Comparison
-from compat_nb.presets import Preset
-from compat_nb.store import get_store
+from compat_nb.config.presets import Preset
+from compat_nb.config.store import get_store
+from compat_nb.faces import live
+from compat_nb.work.comparison import Comparison
 
 TEXT = "Guten Morgen, wie geht es dir?"
 
@@ -52,7 +52,7 @@ def handles(monkeypatch: pytest.MonkeyPatch) -> list[FakeHandle]:
         return made[-1]
 
     monkeypatch.setattr(live, "show", show)
-    monkeypatch.setattr("compat_nb.display.in_kernel", lambda: True)
+    monkeypatch.setattr("compat_nb.faces.display.in_kernel", lambda: True)
     return made
 
 
@@ -217,7 +217,7 @@ def test_public_functions_survive_their_modules_being_imported() -> None:
     import importlib
     import inspect
 
-    for name in ("comparison", "runlog", "translation", "chunking"):
+    for name in ("work.comparison", "work.history", "work.translation", "work.chunking"):
         importlib.import_module(f"compat_nb.{name}")
     for name in ("compare", "acompare", "history", "translate", "atranslate", "translate_many"):
         assert inspect.isfunction(getattr(compat_nb, name)), name

@@ -10,7 +10,7 @@ import pandas as pd
 from server import FakeServer
 
 import compat_nb
-from compat_nb.presets import Preset
+from compat_nb.config.presets import Preset
 
 
 def test_translate_many_in_map_partitions(server: FakeServer, config_dir: Path) -> None:

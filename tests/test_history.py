@@ -13,9 +13,9 @@ from conftest import MARKER_KEY
 from server import FakeServer
 
 import compat_nb
-from compat_nb import runlog as history
-from compat_nb.presets import Preset
-from compat_nb.store import get_store
+from compat_nb.config.presets import Preset
+from compat_nb.config.store import get_store
+from compat_nb.work import history
 
 TEXT = "Bonjour tout le monde"
 
@@ -148,7 +148,7 @@ def _write_rows(directory: str, worker: int, ready: Any) -> None:
     import os
 
     os.environ["COMPAT_NB_CONFIG_DIR"] = directory
-    from compat_nb import runlog as h
+    from compat_nb.work import history as h
 
     ready.wait()
     for i in range(50):

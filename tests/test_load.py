@@ -74,8 +74,8 @@ def test_load_ext_imports_neither_ipywidgets_nor_httpx_and_opens_no_socket(state
     assert "httpx" not in state["after_load"]
     assert state["after_load"] == []
     assert state["sockets"] == []
-    assert "compat_nb.magics" in state["loaded"]
-    assert not {"compat_nb.client", "compat_nb.panel"} & set(state["loaded"])
+    assert "compat_nb.faces.magics" in state["loaded"]
+    assert not {"compat_nb.wire.client", "compat_nb.faces.panel"} & set(state["loaded"])
 
 
 def test_listing_presets_needs_no_widgets_nor_connection(state: dict) -> None:

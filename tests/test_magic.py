@@ -12,11 +12,11 @@ import pytest
 from conftest import MARKER_KEY
 from server import FakeServer
 
-import compat_nb.display
-from compat_nb.display import StreamDisplay
-from compat_nb.presets import Preset
-from compat_nb.store import get_store
-from compat_nb.translation import Translation
+import compat_nb.faces.display
+from compat_nb.config.presets import Preset
+from compat_nb.config.store import get_store
+from compat_nb.faces.display import StreamDisplay
+from compat_nb.work.translation import Translation
 
 FOOTER = re.compile(
     r"— (?P<preset>[^·]+) · (?P<model>[^·]+) · TTFT [\d.]+ m?s · total [\d.]+ m?s · "
@@ -75,7 +75,7 @@ def kernel_display(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, str]]:
         return FakeHandle(log)
 
     monkeypatch.setattr("IPython.display.display", display)
-    monkeypatch.setattr(compat_nb.display, "in_kernel", lambda: True)
+    monkeypatch.setattr(compat_nb.faces.display, "in_kernel", lambda: True)
     return log
 
 

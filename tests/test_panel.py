@@ -22,8 +22,8 @@ from IPython.core.error import UsageError
 from ipywidgets.embed import dependency_state
 from nbclient import NotebookClient
 
-from compat_nb.panel import NEW_PRESET, SettingsPanel, settings_panel
-from compat_nb.store import get_store
+from compat_nb.config.store import get_store
+from compat_nb.faces.panel import NEW_PRESET, SettingsPanel, settings_panel
 
 CONNECTED = re.compile(r"Connected\. Found 3 models\. Latency: \d+ ms")
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "settings.ipynb"
@@ -190,7 +190,7 @@ def test_save_then_translate_uses_the_saved_preset_immediately(panel, server, ip
 
 
 def test_the_settings_magic_returns_a_panel_on_the_named_preset(ip, panels, monkeypatch):
-    monkeypatch.setattr("compat_nb.display.in_kernel", lambda: True)
+    monkeypatch.setattr("compat_nb.faces.display.in_kernel", lambda: True)
     shown = ip.run_line_magic("translate", "settings Ollama")
     panels.append(shown)
     assert isinstance(shown, SettingsPanel) and shown.preset.value == "Ollama"

@@ -8,8 +8,10 @@ import pytest
 from conftest import MARKER_KEY
 
 import compat_nb
+from compat_nb.config.catalog import BUILTIN_PRESETS
+from compat_nb.config.presets import Preset
+from compat_nb.config.urls import join_url, normalize_base_url
 from compat_nb.errors import ConfigError
-from compat_nb.presets import BUILTIN_PRESETS, Preset, join_url, normalize_base_url
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from conftest import MARKER_KEY
 
-from compat_nb.diagnosis import decode_body, error_for_response, is_html
+from compat_nb.config.presets import Preset
 from compat_nb.errors import (
     AuthenticationError,
     BadRequestError,
@@ -26,8 +26,8 @@ from compat_nb.errors import (
     ServerError,
     StreamError,
 )
-from compat_nb.presets import Preset
-from compat_nb.protocol import (
+from compat_nb.wire.diagnosis import decode_body, error_for_response, is_html
+from compat_nb.wire.protocol import (
     ChatResult,
     ConnectionReport,
     RetryPolicy,
@@ -37,8 +37,8 @@ from compat_nb.protocol import (
     split_reasoning,
     tokens_per_second,
 )
-from compat_nb.sse import iter_events
-from compat_nb.streaming import ChatAccumulator
+from compat_nb.wire.sse import iter_events
+from compat_nb.wire.streaming import ChatAccumulator
 
 FIXTURES = Path(__file__).parent / "fixtures" / "llama-cpp-python-0.3.36"  # recorded, real
 PRESET = Preset("llama.cpp", "http://127.0.0.1:8000/v1", "smollm2-135m")

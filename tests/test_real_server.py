@@ -20,10 +20,10 @@ import pytest
 from IPython.core.error import UsageError
 
 import compat_nb
-import compat_nb.client
+import compat_nb.wire.client
 from compat_nb import local
-from compat_nb.protocol import ChatResult
-from compat_nb.translation import build_messages
+from compat_nb.wire.protocol import ChatResult
+from compat_nb.work.translation import build_messages
 
 pytestmark = pytest.mark.real_server
 
@@ -68,8 +68,8 @@ def config_dir(local_server: local.LocalStatus, monkeypatch: pytest.MonkeyPatch)
     assert local_server.log_path is not None
     directory = local_server.log_path.parent
     monkeypatch.setenv("COMPAT_NB_CONFIG_DIR", str(directory))
-    client = compat_nb.client.Client()  # a fresh pool per test, so connections can be counted
-    monkeypatch.setattr(compat_nb.client, "_client", client)
+    client = compat_nb.wire.client.Client()  # a fresh pool per test, so connections can be counted
+    monkeypatch.setattr(compat_nb.wire.client, "_client", client)
     yield directory
     client.close()
 
@@ -235,7 +235,7 @@ def test_interrupting_a_long_stream_keeps_the_partial_and_the_client_works(
 def test_interrupting_the_magic_keeps_the_partial_translation(
     ip: Any, capsys: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from compat_nb.display import StreamDisplay
+    from compat_nb.faces.display import StreamDisplay
 
     original = StreamDisplay.append
     seen: list[str] = []

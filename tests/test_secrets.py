@@ -12,11 +12,11 @@ import pytest
 from conftest import MARKER_KEY
 from server import FakeServer
 
-from compat_nb.client import get_client
+from compat_nb.config.presets import Preset
+from compat_nb.config.store import get_store
 from compat_nb.errors import CompatError, InvalidResponseError, StreamError
-from compat_nb.presets import Preset
-from compat_nb.store import get_store
-from compat_nb.streaming import ChatAccumulator
+from compat_nb.wire.client import get_client
+from compat_nb.wire.streaming import ChatAccumulator
 
 ECHO = {"error": {"message": f"Incorrect API key provided: {MARKER_KEY}", "code": "bad_key"}}
 MESSAGES = [{"role": "user", "content": "Hello"}]
@@ -66,8 +66,8 @@ def test_key_appears_nowhere_after_a_session(
         "%translate test",
         "%translate test secret",
         "res",
-        "from compat_nb.store import get_store\nget_store().get('secret')",
-        "from compat_nb.client import get_client\nget_client()",
+        "from compat_nb.config.store import get_store\nget_store().get('secret')",
+        "from compat_nb.wire.client import get_client\nget_client()",
         "get_store()",
         "get_client().test_connection(get_store().get('secret'))",
         "get_client().chat(get_store().get('secret'), [{'role': 'user', 'content': 'x'}])",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from compat_nb.sse import ServerSentEvent, SSEDecoder, iter_events
+from compat_nb.wire.sse import ServerSentEvent, SSEDecoder, iter_events
 
 FIXTURES = Path(__file__).parent / "fixtures" / "llama-cpp-python-0.3.36"  # recorded, real
 

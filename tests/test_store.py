@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from conftest import MARKER_KEY
 
+from compat_nb.config.catalog import BUILTIN_PRESETS
+from compat_nb.config.presets import Preset
+from compat_nb.config.store import PresetStore, get_store
 from compat_nb.errors import ConfigError, PresetFileError
-from compat_nb.presets import BUILTIN_PRESETS, Preset
-from compat_nb.store import PresetStore, get_store
 
 
 def _save_many(directory: str, prefix: str, count: int, barrier: object) -> None:

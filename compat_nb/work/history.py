@@ -6,7 +6,6 @@ Never the key, never headers, only the host of the base URL; a locked or corrupt
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import sqlite3
@@ -16,24 +15,19 @@ import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, overload
-from urllib.parse import urlsplit
+from typing import Any, overload
 
-if TYPE_CHECKING:
-    from .presets import Preset
-    from .protocol import Usage
-    from .tables import Table
-    from .translation import Translation
+from ..config.paths import config_dir
+from ..errors import CompatError
+from .table import Table
 
 __all__ = [
     "HISTORY_FILE",
     "HistoryWarning",
     "RunHistory",
-    "cost_of",
     "enabled",
     "history_path",
     "recent",
-    "record",
     "record_many",
 ]
 
@@ -67,80 +61,7 @@ class HistoryWarning(UserWarning):
 
 
 def history_path() -> Path:
-    from .store import config_dir
-
     return config_dir() / HISTORY_FILE
-
-
-# --- what a row holds --------------------------------------------------------------------------
-
-
-def cost_of(preset: Preset | None, usage: Usage | None) -> float | None:
-    """Dollars for one run from the preset's per-million-token prices; None when unpriced."""
-    if preset is None or usage is None:
-        return None
-    if preset.input_price is None and preset.output_price is None:
-        return None
-    prompt, completion = usage.prompt_tokens, usage.completion_tokens
-    if prompt is None and completion is None:
-        return None
-    return ((prompt or 0) * (preset.input_price or 0.0)) / 1e6 + (
-        (completion or 0) * (preset.output_price or 0.0)
-    ) / 1e6
-
-
-def host_of(base_url: str) -> str:
-    """host[:port] only: userinfo and query strings can carry credentials."""
-    parts = urlsplit(base_url)
-    if not parts.hostname:
-        return ""
-    return f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
-
-
-def options_of(preset: Preset | None) -> str | None:
-    # Headers are left out on purpose: gateways take keys in custom headers too.
-    if preset is None:
-        return None
-    values = {**preset.options(), "system_prompt": preset.system_prompt}
-    return json.dumps({k: v for k, v in values.items() if v is not None}, sort_keys=True)
-
-
-def row_for(
-    translation: Translation,
-    preset: Preset | None = None,
-    *,
-    kind: str = "translate",
-    comparison: str | None = None,
-    run: int | None = None,
-) -> dict[str, Any]:
-    """The history row for one finished (or failed) translation."""
-    usage = translation.usage
-    error = translation.error or ("interrupted" if translation.interrupted else None)
-    if error and preset is not None:
-        error = preset.redact(error)
-    return {
-        "time": time.time(),
-        "kind": kind,
-        "preset": translation.preset,
-        "host": host_of(translation.base_url),
-        "model": translation.model,
-        "options": options_of(preset),
-        "target": translation.target_language,
-        "source": translation.source_language,
-        "input_sha256": hashlib.sha256(translation.source_text.encode()).hexdigest(),
-        "input_chars": len(translation.source_text),
-        "output": translation.text,
-        "ttft_ms": translation.ttft_ms,
-        "latency_ms": translation.latency_ms,
-        "prompt_tokens": usage.prompt_tokens if usage else None,
-        "completion_tokens": usage.completion_tokens if usage else translation.output_tokens,
-        "total_tokens": usage.total_tokens if usage else None,
-        "cost": cost_of(preset, usage),
-        "finish_reason": translation.finish_reason,
-        "error": error,
-        "comparison": comparison,
-        "run": run,
-    }
 
 
 # --- writing -------------------------------------------------------------------------------------
@@ -218,11 +139,12 @@ def record_many(rows: Iterable[Mapping[str, Any]]) -> int:
             return len(values)
         except Exception as exc:  # whatever it is, the translation itself must go on
             _drop_connection()  # a corrupt or replaced file: start afresh next time
-            _warn(exc)
+            warn_unrecorded(exc)
             return 0
 
 
-def _warn(exc: Exception) -> None:
+def warn_unrecorded(exc: Exception) -> None:
+    """Warn that a run could not be recorded; the translation itself goes on."""
     warnings.warn(
         f"compat_nb could not record this run in the history ({exc}); the translation is "
         f"unaffected. Move {HISTORY_FILE} away if it stays unreadable, or turn recording off "
@@ -232,32 +154,11 @@ def _warn(exc: Exception) -> None:
     )
 
 
-def record(
-    translation: Translation,
-    preset: Preset | None = None,
-    *,
-    kind: str = "translate",
-    comparison: str | None = None,
-    run: int | None = None,
-) -> None:
-    """Record one run; never raises (a problem is a HistoryWarning)."""
-    if not enabled:
-        return
-    try:
-        row = row_for(translation, preset, kind=kind, comparison=comparison, run=run)
-    except Exception as exc:
-        _warn(exc)
-        return
-    record_many([row])
-
-
 # --- reading -------------------------------------------------------------------------------------
 
 
 def recent(limit: int = 20, model: str | None = None) -> RunHistory:
     """The most recent runs first; `model` keeps runs whose model id contains it (any case)."""
-    from .errors import CompatError
-
     path = history_path()
     if not path.exists():
         return RunHistory([], path)
@@ -307,8 +208,6 @@ class RunHistory(Sequence[dict[str, Any]]):
         return pd.DataFrame(self._rows, columns=list(_FIELDS))
 
     def table(self) -> Table:
-        from .tables import Table
-
         def ms(value: float | None) -> str:
             return "" if value is None else f"{value:.0f} ms"
 
@@ -344,26 +243,6 @@ class RunHistory(Sequence[dict[str, Any]]):
 def _short(text: str, width: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def history_in_cell(argv: list[str]) -> RunHistory:
-    """`%translate history [-n N] [--model M]`."""
-    from IPython.core.error import UsageError
-    from IPython.core.magic_arguments import MagicArgumentParser
-
-    usage = "%translate history [-n N] [--model M]"
-    # IPython's parser raises UsageError where argparse would print usage and exit: one message.
-    parser = MagicArgumentParser(prog="%translate history", usage=usage)
-    parser.allow_abbrev = False  # --mod is a typo, not --model
-    parser.add_argument("-n", type=int, default=20)
-    parser.add_argument("--model")
-    try:
-        args = parser.parse_args(argv)
-    except UsageError as exc:
-        raise UsageError(f"{exc}. Usage: {usage}") from None
-    if args.n < 1:
-        raise UsageError(f"-n must be 1 or more. Usage: {usage}")
-    return recent(args.n, args.model)
 
 
 def history(limit: int = 20, model: str | None = None) -> RunHistory:

@@ -5,13 +5,13 @@ Generic plumbing with no store or client in it; panel.py composes these into Set
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import ipywidgets as w
 from traitlets import Dict, observe
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 __all__ = [
     "LABEL_WIDTH",
@@ -34,31 +34,33 @@ _WIDTH = "600px"
 # A number typed as text: (type, lowest, highest, label, placeholder).
 NumberSpec = tuple[type, float | None, float | None, str, str]
 
+W = TypeVar("W", bound=w.DOMWidget)
 
-def css(widget: Any, name: str) -> Any:
+
+def css(widget: W, name: str) -> W:
     # A class per named widget: the browser test (and a user's CSS) finds fields by it.
     widget.add_class("compat-nb-" + name.replace("_", "-"))
     return widget
 
 
-def form_field(cls: Any, name: str, description: str, **kwargs: Any) -> Any:
+def form_field(cls: Callable[..., W], name: str, description: str, **kwargs: Any) -> W:
     layout = w.Layout(width=_WIDTH)
     return css(cls(description=description, style=_STYLE, layout=layout, **kwargs), name)
 
 
-def button(name: str, description: str, **kwargs: Any) -> Any:
+def button(name: str, description: str, **kwargs: Any) -> w.Button:
     layout = w.Layout(width="auto", min_width="120px")
     return css(w.Button(description=description, layout=layout, **kwargs), name)
 
 
-def row_label(text: str) -> Any:
+def row_label(text: str) -> w.HTML:
     # Looks like a field's description: as wide (with its margin), right-aligned.
     style = "text-align:right; padding-right:8px; line-height:28px"
     layout = w.Layout(width=f"calc({LABEL_WIDTH} + 8px)", flex="0 0 auto")
     return w.HTML(f"<div style='{style}'>{text}</div>", layout=layout)
 
 
-def descendants(widget: Any) -> Iterator[Any]:
+def descendants(widget: w.Widget) -> Iterator[w.Widget]:
     """Child widgets, their children, and the layout and style models they own."""
     for child in getattr(widget, "children", ()):
         yield from descendants(child)
@@ -68,11 +70,11 @@ def descendants(widget: Any) -> Iterator[Any]:
             yield getattr(widget, part)
 
 
-def show_if(widget: Any, visible: bool) -> None:
+def show_if(widget: w.DOMWidget, visible: bool) -> None:
     widget.layout.display = None if visible else "none"
 
 
-def parse_number(text: str, spec: NumberSpec) -> Any:
+def parse_number(text: str, spec: NumberSpec) -> float | int | None:
     """The field's number, or None when empty (the server's or client's default applies)."""
     kind, low, high, label, _ = spec
     text = text.strip()
@@ -109,10 +111,10 @@ class HeaderRows(w.VBox):
         super().__init__(children=[self.add_button], **kwargs)
 
     @property
-    def rows(self) -> list[Any]:
+    def rows(self) -> list[w.HBox]:
         return list(self.children[:-1])
 
-    def add_row(self, name: str = "", value: str = "") -> Any:
+    def add_row(self, name: str = "", value: str = "") -> w.HBox:
         key = w.Text(name, placeholder="Header-Name", layout=w.Layout(width="150px"))
         val = w.Text(value, placeholder="value", layout=w.Layout(width="214px"))
         remove = w.Button(icon="times", tooltip="Remove this header", layout=w.Layout(width="36px"))
@@ -123,7 +125,7 @@ class HeaderRows(w.VBox):
         self.children = (*self.rows, row, self.add_button)
         return row
 
-    def remove_row(self, row: Any) -> None:
+    def remove_row(self, row: w.HBox) -> None:
         self.children = tuple(c for c in self.children if c is not row)
         row.close()
         self._on_row_change()

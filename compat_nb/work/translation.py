@@ -6,15 +6,22 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import CompatError, ConfigError
-from .presets import Preset, normalize_base_url
-from .protocol import ChatResult, Usage, tokens_per_second
+from ..config.presets import Preset
+from ..config.store import get_store
+from ..config.urls import host_of, normalize_base_url
+from ..errors import CompatError, ConfigError
+from ..wire.client import get_client
+from ..wire.protocol import ChatResult, Usage, cost_of, tokens_per_second
+from . import history
 
 __all__ = [
     "DEFAULT_TARGET",
@@ -22,7 +29,10 @@ __all__ = [
     "atranslate",
     "build_messages",
     "clean_output",
+    "record",
+    "record_runs",
     "resolve_preset",
+    "row_for",
     "translate",
 ]
 
@@ -178,8 +188,6 @@ def resolve_preset(
 
     Overrides with None are ignored; the result is checked for usability.
     """
-    from .store import get_store
-
     if isinstance(preset, Preset):
         chosen = preset
     elif base_url and preset is None:
@@ -234,8 +242,6 @@ def translate(
     Overrides are preset fields for this call: model, base_url, api_key_env, temperature,
     max_tokens, system_prompt, timeout, headers.
     """
-    from .client import get_client
-
     resolved, messages, target = _prepare(text, to, preset, source, overrides)
     run = _Run(text, resolved, target, source)
     with run.recording_failures():
@@ -252,8 +258,6 @@ async def atranslate(
     **overrides: Any,
 ) -> Translation:
     """`translate` for async code (one shared async connection pool)."""
-    from .client import get_client
-
     resolved, messages, target = _prepare(text, to, preset, source, overrides)
     run = _Run(text, resolved, target, source)
     with run.recording_failures():
@@ -278,7 +282,7 @@ class _Run:
             target_language=self.target,
             source_language=self.source,
         )
-        _record(translation, self.preset)
+        record(translation, self.preset)
         return translation
 
     @contextlib.contextmanager
@@ -295,12 +299,91 @@ class _Run:
                 source_language=self.source,
                 error=exc.message,
             )
-            _record(failed, self.preset)
+            record(failed, self.preset)
             raise
 
 
-def _record(translation: Translation, preset: Preset) -> None:
-    """Record the run in the history (unless `compat_nb.runlog.enabled` is False)."""
-    from . import runlog
+# --- the run history ----------------------------------------------------------------------------
 
-    runlog.record(translation, preset)
+
+def options_of(preset: Preset | None) -> str | None:
+    # Headers are left out on purpose: gateways take keys in custom headers too.
+    if preset is None:
+        return None
+    values = {**preset.options(), "system_prompt": preset.system_prompt}
+    return json.dumps({k: v for k, v in values.items() if v is not None}, sort_keys=True)
+
+
+def row_for(
+    translation: Translation,
+    preset: Preset | None = None,
+    *,
+    kind: str = "translate",
+    comparison: str | None = None,
+    run: int | None = None,
+) -> dict[str, Any]:
+    """The history row for one finished (or failed) translation."""
+    usage = translation.usage
+    error = translation.error or ("interrupted" if translation.interrupted else None)
+    if error and preset is not None:
+        error = preset.redact(error)
+    return {
+        "time": time.time(),
+        "kind": kind,
+        "preset": translation.preset,
+        "host": host_of(translation.base_url),
+        "model": translation.model,
+        "options": options_of(preset),
+        "target": translation.target_language,
+        "source": translation.source_language,
+        "input_sha256": hashlib.sha256(translation.source_text.encode()).hexdigest(),
+        "input_chars": len(translation.source_text),
+        "output": translation.text,
+        "ttft_ms": translation.ttft_ms,
+        "latency_ms": translation.latency_ms,
+        "prompt_tokens": usage.prompt_tokens if usage else None,
+        "completion_tokens": usage.completion_tokens if usage else translation.output_tokens,
+        "total_tokens": usage.total_tokens if usage else None,
+        "cost": cost_of(preset, usage),
+        "finish_reason": translation.finish_reason,
+        "error": error,
+        "comparison": comparison,
+        "run": run,
+    }
+
+
+def record(
+    translation: Translation,
+    preset: Preset | None = None,
+    *,
+    kind: str = "translate",
+    comparison: str | None = None,
+    run: int | None = None,
+) -> None:
+    """Record one run in the history (unless `compat_nb.runlog.enabled` is False); never
+    raises: a problem is a HistoryWarning."""
+    if not history.enabled:
+        return
+    try:
+        row = row_for(translation, preset, kind=kind, comparison=comparison, run=run)
+    except Exception as exc:
+        history.warn_unrecorded(exc)
+        return
+    history.record_many([row])
+
+
+def record_runs(
+    runs: Iterable[tuple[Translation, Preset | None, int | None]],
+    *,
+    kind: str,
+    comparison: str | None = None,
+) -> int:
+    """Record several (translation, preset, run number) in one transaction; never raises."""
+    if not history.enabled:
+        return 0
+    try:
+        rows = [row_for(t, p, kind=kind, comparison=comparison, run=r) for t, p, r in runs]
+    except Exception as exc:
+        history.warn_unrecorded(exc)
+        return 0
+    return history.record_many(rows)

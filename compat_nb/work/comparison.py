@@ -1,6 +1,6 @@
 """Several presets and models on one text at once: side-by-side columns, figures, repeated runs.
 
-`compare`/`acompare` are the Python faces; `compare_in_cell` is what `%%translate -p A -p B` calls.
+The engine only: a live view (faces/live.py) is passed in as a `ComparisonView` factory.
 """
 
 from __future__ import annotations
@@ -8,24 +8,55 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import statistics
-import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from ._async import run_sync
-from .errors import CompatError, ConfigError, StreamError
-from .live import Column, LiveGrid, grid_html
-from .presets import Preset
-from .protocol import ChatResult
-from .runlog import cost_of
-from .translation import DEFAULT_TARGET, Translation, build_messages, format_ms, resolve_preset
+from ..config.presets import Preset
+from ..errors import CompatError, ConfigError, StreamError
+from ..wire.aio import run_sync
+from ..wire.client import get_client
+from ..wire.protocol import ChatResult, cost_of
+from .table import Column, Table, grid_html
+from .translation import (
+    DEFAULT_TARGET,
+    Translation,
+    build_messages,
+    format_ms,
+    record_runs,
+    resolve_preset,
+)
 
-__all__ = ["COMPARE_LIMIT", "Comparison", "ComparisonRow", "acompare", "compare"]
+__all__ = [
+    "COMPARE_LIMIT",
+    "Comparison",
+    "ComparisonRow",
+    "ComparisonSession",
+    "ComparisonView",
+    "acompare",
+    "compare",
+]
 
 COMPARE_LIMIT = 16  # candidates run all at once up to this many (different servers, no queue)
+
+
+class ComparisonView(Protocol):
+    """What a comparison reports to while it runs (faces/live.py's LiveGrid is one)."""
+
+    kernel: bool
+
+    def start(self) -> None: ...
+    def begin(self, i: int, run: int) -> None: ...
+    def delta(self, i: int, text: str) -> None: ...
+    def done(self, i: int, text: str, error: str | None, figures: str | None) -> None: ...
+    async def tick(self) -> None: ...
+    def finish(self, bundle: dict[str, str], summary: str) -> None: ...
+
+
+# (column labels, runs) -> a view; called once the labels are known.
+ViewFactory = Callable[[Sequence[str], int], ComparisonView]
 
 
 @dataclass(frozen=True)
@@ -145,10 +176,8 @@ class Comparison:
             parts.append(f"{s['ok']}/{s['runs']} runs ok")
         return " · ".join(parts)
 
-    def summary(self) -> Any:
+    def summary(self) -> Table:
         """A table, one line per candidate: medians and min–max over its runs."""
-        from .tables import Table
-
         lines = []
         for label in self.candidates:
             s = self._stats(label)
@@ -192,7 +221,7 @@ class Comparison:
         return repr(self.summary())
 
 
-class _Session:
+class ComparisonSession:
     """One comparison being run: round by round, every candidate of a round at once."""
 
     def __init__(
@@ -217,7 +246,7 @@ class _Session:
         self.source, self.runs, self.stream, self.record = source, runs, stream, record
         self.limit = concurrency or min(len(self.candidates), COMPARE_LIMIT)
         self.rows: list[ComparisonRow] = []
-        self.view: LiveGrid | None = None
+        self.view: ComparisonView | None = None
         self._finished: list[tuple[Translation, Preset, int]] = []
         self._started = time.perf_counter()
 
@@ -227,11 +256,10 @@ class _Session:
         target = ", ".join(dict.fromkeys(self.targets))
         return Comparison(self.text, target, self.labels, rows, wall_ms=wall)
 
-    async def run(self, *, live_view: bool = False, rate: float = 20.0) -> Comparison:
-        from .display import in_kernel
-
-        if live_view:
-            self.view = LiveGrid(self.labels, kernel=in_kernel(), rate=rate, runs=self.runs)
+    async def run(self, view: ViewFactory | None = None) -> Comparison:
+        """Every run of every candidate; `view` makes the live view, if one is wanted."""
+        if view is not None:
+            self.view = view(self.labels, self.runs)
             self.view.start()
         ticker = asyncio.ensure_future(self.view.tick()) if self.view and self.view.kernel else None
         gate = asyncio.Semaphore(self.limit)
@@ -249,8 +277,6 @@ class _Session:
         return comparison
 
     async def _one(self, i: int, run: int, gate: asyncio.Semaphore) -> None:
-        from .client import get_client
-
         preset, target, view = self.candidates[i], self.targets[i], self.view
         messages = build_messages(
             self.text, to=target, source=self.source, system=preset.system_prompt
@@ -318,13 +344,8 @@ class _Session:
     def _record(self) -> None:
         if not (self.record and self._finished):
             return
-        from . import runlog as history
-
         group = uuid.uuid4().hex[:12]  # ties the rows of one comparison together
-        history.record_many(
-            history.row_for(t, p, kind="compare", comparison=group, run=r)
-            for t, p, r in self._finished
-        )
+        record_runs(self._finished, kind="compare", comparison=group)
 
 
 def _candidates(
@@ -356,19 +377,19 @@ async def acompare(
     runs: int = 1,
     concurrency: int | None = None,
     stream: bool = True,
-    live: bool = False,
+    view: ViewFactory | None = None,
     **overrides: Any,
 ) -> Comparison:
-    """`compare` for async code."""
+    """`compare` for async code; `view` makes a live view of the columns (see faces/live.py)."""
     if not isinstance(text, str):
         raise ConfigError(f"compare() takes text as str, not {type(text).__name__}.")
     if not text.strip():
         raise ConfigError("The text is empty: pass the text to translate as the first argument.")
     chosen = _candidates(presets, models, overrides)
-    session = _Session(
+    session = ComparisonSession(
         text, chosen, to=to, source=source, runs=runs, concurrency=concurrency, stream=stream
     )
-    return await session.run(live_view=live)
+    return await session.run(view)
 
 
 def compare(
@@ -381,15 +402,16 @@ def compare(
     runs: int = 1,
     concurrency: int | None = None,
     stream: bool = True,
-    live: bool = False,
+    view: ViewFactory | None = None,
     **overrides: Any,
 ) -> Comparison:
     """Translate text with every preset × every model at the same time; returns a Comparison.
 
     presets: names or Preset objects (default: the active preset); models: ids that replace
     each preset's own (default: its own). `runs` repeats each candidate, `concurrency` caps
-    the requests at once (default: every candidate, up to 16), `live` shows the columns as
-    they stream. Overrides are preset fields for every candidate (temperature=0.2, ...).
+    the requests at once (default: every candidate, up to 16), `view` makes a live view of
+    the columns as they stream. Overrides are preset fields for every candidate
+    (temperature=0.2, ...).
     Without `to`, each candidate translates into its preset's target language (else English).
     """
     return run_sync(
@@ -402,27 +424,7 @@ def compare(
             runs=runs,
             concurrency=concurrency,
             stream=stream,
-            live=live,
+            view=view,
             **overrides,
         )
     )
-
-
-def compare_in_cell(magics: Any, cell: str, candidates: list[Preset], args: Any) -> Comparison:
-    """`%%translate` with several -p/-m or --runs: live columns, then the figures."""
-    session = _Session(
-        cell,
-        candidates,
-        to=args.to,
-        default_to=magics.target_language,
-        source=args.source or magics.source_language,
-        runs=args.runs,
-        concurrency=getattr(args, "concurrency", None),
-        stream=magics.stream and not args.no_stream,
-        record=bool(magics.record_history),
-    )
-    try:
-        return run_sync(session.run(live_view=True, rate=magics.display_rate))
-    except KeyboardInterrupt:
-        print("Interrupted: the runs that finished are kept.", file=sys.stderr)
-        return session.result()

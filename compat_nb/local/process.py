@@ -1,6 +1,6 @@
 """The bundled server's child process: its command line, readiness wait, log and shutdown.
 
-Holds no state: local.py decides when to start or stop it and records where it runs.
+Holds no state: compat_nb.local decides when to start or stop it and records where it runs.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from ..config.local_state import HOST, MARKER, is_server, port_open
+
 __all__ = [
     "HOST",
     "PORTABLE_CMAKE_ARGS",
@@ -31,7 +33,6 @@ __all__ = [
     "wait_ready",
 ]
 
-HOST = "127.0.0.1"
 N_CTX = 2048  # a system prompt plus a paragraph and its translation fit with room to spare
 STOP_GRACE = 5.0
 # A native build picked up AMX on some x86-64 CPUs and crashed at the first request.
@@ -40,12 +41,11 @@ REBUILD_HINT = (
     f'Rebuild it for a portable CPU: `CMAKE_ARGS="{PORTABLE_CMAKE_ARGS}" pip install '
     '--force-reinstall --no-cache-dir "llama-cpp-python[server]"`'
 )
-_MARKER = "compat_nb.local"  # in the child's command line: tells our server from a reused pid
 
 # Runs in the child: print the version line CI logs show, drop environment variables that
 # llama_cpp.server would read as settings (PORT, HOST, API_KEY, ...) over our flags, exit with
 # the process that started it (it runs in its own session, so a kernel interrupt spares it).
-_WRAPPER = f"""# {_MARKER} server
+_WRAPPER = f"""# {MARKER} server
 import os, runpy, sys, threading, time
 import llama_cpp
 from llama_cpp.server.settings import Settings
@@ -67,31 +67,6 @@ runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
 
 
 # --- ports and pids ----------------------------------------------------------------------------
-
-
-def is_server(pid: int) -> bool:
-    """pid is alive and runs our wrapper (not a reused pid); local.py knows its own child."""
-    if os.name != "posix":
-        return True  # os.kill(pid, 0) would terminate it on Windows; the port check decides
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # alive, someone else's: the command line check below decides
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:
-        return not Path("/proc/self").exists()  # no /proc (macOS): trust the live pid
-    except OSError:
-        return False
-    return _MARKER.encode() in cmdline
-
-
-def port_open(port: int, timeout: float = 0.25) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=timeout):
-        return True
-    return False
 
 
 def free_port() -> int:

@@ -9,12 +9,18 @@ from __future__ import annotations
 import dataclasses
 import html
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import ipywidgets as w
 from traitlets import Bool, Unicode, observe
 
-from ._widgets import (
+from ..config.presets import Preset
+from ..config.store import PresetStore, get_store
+from ..errors import CompatError, ConfigError, redact
+from ..wire.client import DEFAULT_READ_TIMEOUT, get_client
+from ..wire.protocol import ConnectionReport
+from .widgets import (
     LABEL_WIDTH,
     HeaderRows,
     NumberSpec,
@@ -27,13 +33,10 @@ from ._widgets import (
     row_label,
     show_if,
 )
-from .client import DEFAULT_READ_TIMEOUT, get_client
-from .errors import CompatError, ConfigError, redact
-from .presets import Preset
-from .protocol import ConnectionReport
-from .store import PresetStore, get_store
 
 __all__ = ["NEW_PRESET", "HeaderRows", "SettingsPanel", "settings_panel"]
+
+T = TypeVar("T")
 
 NEW_PRESET = "New preset…"  # the store refuses to save a preset by this name
 DEFAULT_PRESET = "LM Studio"  # shown first when no preset is active yet
@@ -150,7 +153,7 @@ class SettingsPanel(w.VBox):
         self.reset_button = button("reset", "Reset to defaults", icon="undo")
         self.forget_key_button = button("forget_key", "Forget saved key", icon="key")
 
-    def _layout_children(self) -> list[Any]:
+    def _layout_children(self) -> list[w.Widget]:
         advanced = w.VBox(
             [
                 self.temperature,
@@ -428,7 +431,7 @@ class SettingsPanel(w.VBox):
         self._facts = _StoreFacts.read(self._store, self.selected)
         self._refresh_marks()
 
-    def _write(self, action: Any, *, select: str) -> Any:
+    def _write(self, action: Callable[[], T], *, select: str) -> T:
         """Run a store write, then show `select`; other panels hear of it through the store."""
         self._writing = True
         try:

@@ -12,7 +12,8 @@ from typing import Any
 
 import httpx
 
-from .errors import (
+from ..config.presets import Preset
+from ..errors import (
     AuthenticationError,
     BadRequestError,
     CompatError,
@@ -27,7 +28,6 @@ from .errors import (
     StreamError,
     redact,
 )
-from .presets import Preset
 
 __all__ = [
     "body_error",

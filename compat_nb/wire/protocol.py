@@ -12,16 +12,18 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from .diagnosis import error_in_body, server_message
-from .errors import (
+from ..config.presets import Preset
+from ..errors import (
     InvalidResponseError,
 )
+from .diagnosis import error_in_body, server_message
 
 __all__ = [
     "ChatResult",
     "ConnectionReport",
     "RetryPolicy",
     "Usage",
+    "cost_of",
     "parse_chat_response",
     "parse_models",
     "split_reasoning",
@@ -51,7 +53,7 @@ class RetryPolicy:
         asked = _retry_after(headers or {})
         if asked is not None and asked <= self.max_retry_after:
             return asked
-        backoff = min(self.initial_delay * 2**attempt, self.max_delay)
+        backoff = min(self.initial_delay * 2.0**attempt, self.max_delay)
         return backoff * (1 - 0.25 * random.random())  # jitter spreads simultaneous clients
 
 
@@ -171,6 +173,20 @@ class ConnectionReport:
 
     def __str__(self) -> str:
         return self.message
+
+
+def cost_of(preset: Preset | None, usage: Usage | None) -> float | None:
+    """Dollars for one run from the preset's per-million-token prices; None when unpriced."""
+    if preset is None or usage is None:
+        return None
+    if preset.input_price is None and preset.output_price is None:
+        return None
+    prompt, completion = usage.prompt_tokens, usage.completion_tokens
+    if prompt is None and completion is None:
+        return None
+    return ((prompt or 0) * (preset.input_price or 0.0)) / 1e6 + (
+        (completion or 0) * (preset.output_price or 0.0)
+    ) / 1e6
 
 
 # --- parsing ---------------------------------------------------------------------------------

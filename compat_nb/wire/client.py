@@ -1,6 +1,6 @@
 """The one HTTP client the magic, the panel and comparisons share: /models and /chat/completions.
 
-Retries are written once, as a generator of I/O actions; the sync and async faces only run it.
+Pooled connections, sync and async faces; the retry core itself lives in `retry.py`.
 """
 
 from __future__ import annotations
@@ -10,27 +10,15 @@ import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Generator, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import httpx
 
-from . import __version__
-from .diagnosis import (
-    body_error,
-    decode_body,
-    error_for_response,
-    error_in_body,
-    html_error,
-    is_html,
-    timeout_text,
-    transport_error,
-)
-from .errors import (
-    CompatError,
-    RequestTimeout,
-)
-from .presets import Preset, join_url
+from .._version import __version__
+from ..config.presets import Preset
+from ..config.urls import join_url
+from ..errors import CompatError, RequestTimeout
+from .diagnosis import body_error, decode_body, error_in_body, html_error, is_html, timeout_text
 from .protocol import (
     ChatResult,
     ConnectionReport,
@@ -38,6 +26,7 @@ from .protocol import (
     parse_chat_response,
     parse_models,
 )
+from .retry import NO_RETRY, Attempts, adrive, attempts, drive
 from .streaming import StreamState, with_timings
 
 __all__ = ["DEFAULT_READ_TIMEOUT", "TEST_CONNECTION_DEADLINE", "Client", "get_client"]
@@ -47,28 +36,6 @@ DEFAULT_READ_TIMEOUT = 300.0  # a local model loading on first use can take minu
 TEST_CONNECTION_DEADLINE = 5.0
 
 Message = Mapping[str, Any]
-
-
-# The retry core yields these; a face performs each one and sends back the outcome.
-@dataclass
-class _Send:
-    request: httpx.Request
-
-
-@dataclass
-class _Read:
-    response: httpx.Response
-
-
-@dataclass
-class _Sleep:
-    seconds: float
-
-
-_Action = Union[_Send, _Read, _Sleep]  # noqa: UP007 (a runtime alias on 3.10)
-
-# The connection test answers within its deadline rather than retrying.
-_NO_RETRY = RetryPolicy(max_retries=0)
 
 
 class Client:
@@ -180,84 +147,8 @@ class Client:
         )
         return request, model
 
-    def _attempts(
-        self,
-        request: httpx.Request,
-        preset: Preset,
-        model: str | None,
-        endpoint: str,
-        policy: RetryPolicy | None = None,
-    ) -> Generator[_Action, Any, httpx.Response]:
-        """Send with retries; returns a streaming 2xx response or raises a CompatError."""
-        policy = policy or self.retry
-        attempt = 0
-        while True:
-            outcome = yield _Send(request)
-            if isinstance(outcome, httpx.TransportError):
-                retryable = isinstance(outcome, (httpx.ConnectError, httpx.ConnectTimeout))
-                if retryable and attempt < policy.max_retries:
-                    yield _Sleep(policy.delay(attempt))
-                    attempt += 1
-                    continue
-                raise transport_error(outcome, preset, request) from None
-            response: httpx.Response = outcome
-            if response.status_code < 400:
-                return response
-            content = yield _Read(response)
-            body = decode_body(content, response.headers.get("content-type", ""))
-            if policy.should_retry(response.status_code, body) and attempt < policy.max_retries:
-                yield _Sleep(policy.delay(attempt, response.headers))
-                attempt += 1
-                continue
-            raise error_for_response(
-                response.status_code,
-                body,
-                url=str(request.url),
-                preset=preset,
-                model=model,
-                endpoint=endpoint,
-                attempts=attempt + 1,
-            )
-
-    def _drive(self, core: Generator[_Action, Any, httpx.Response]) -> httpx.Response:
-        outcome: Any = None
-        while True:
-            try:
-                action = core.send(outcome)
-            except StopIteration as done:
-                return done.value
-            if isinstance(action, _Send):
-                try:
-                    outcome = self.http.send(action.request, stream=True)
-                except httpx.TransportError as exc:
-                    outcome = exc
-            elif isinstance(action, _Read):
-                try:
-                    outcome = action.response.read()
-                finally:
-                    action.response.close()
-            else:
-                time.sleep(action.seconds)
-                outcome = None
-
-    async def _adrive(self, core: Generator[_Action, Any, httpx.Response]) -> httpx.Response:
-        outcome: Any = None
-        while True:
-            try:
-                action = core.send(outcome)
-            except StopIteration as done:
-                return done.value
-            if isinstance(action, _Send):
-                try:
-                    outcome = await self.ahttp.send(action.request, stream=True)
-                except httpx.TransportError as exc:
-                    outcome = exc
-            elif isinstance(action, _Read):
-                outcome = await action.response.aread()
-                await action.response.aclose()
-            else:
-                await asyncio.sleep(action.seconds)
-                outcome = None
+    def _chat_attempts(self, request: httpx.Request, preset: Preset, model: str | None) -> Attempts:
+        return attempts(request, preset, model, "chat/completions", self.retry)
 
     # --- /models -----------------------------------------------------------------------------
 
@@ -299,8 +190,8 @@ class Client:
         started = self._clock(self.http)
         try:
             request = self._models_request(preset)
-            core = self._attempts(request, preset, None, "models", _NO_RETRY)
-            response = self._drive(core)
+            core = attempts(request, preset, None, "models", NO_RETRY)
+            response = drive(self.http, core)
             try:
                 # httpx's timeouts bound each read, not the whole answer: a server that
                 # trickles its model list is cut off at the deadline here.
@@ -322,8 +213,8 @@ class Client:
 
         async def fetch() -> httpx.Response:
             request = self._models_request(preset)
-            core = self._attempts(request, preset, None, "models", _NO_RETRY)
-            response = await self._adrive(core)
+            core = attempts(request, preset, None, "models", NO_RETRY)
+            response = await adrive(self.ahttp, core)
             try:
                 await response.aread()
             except httpx.HTTPError as exc:
@@ -347,7 +238,7 @@ class Client:
         """One non-streamed completion."""
         started = self._clock(self.http)
         request, model = self._chat_request(preset, messages, False, overrides)
-        response = self._drive(self._attempts(request, preset, model, "chat/completions"))
+        response = drive(self.http, self._chat_attempts(request, preset, model))
         try:
             content = response.read()
         except httpx.HTTPError as exc:
@@ -361,7 +252,7 @@ class Client:
     ) -> ChatResult:
         started = self._clock(self.ahttp)
         request, model = self._chat_request(preset, messages, False, overrides)
-        response = await self._adrive(self._attempts(request, preset, model, "chat/completions"))
+        response = await adrive(self.ahttp, self._chat_attempts(request, preset, model))
         try:
             content = await response.aread()
         except httpx.HTTPError as exc:
@@ -391,7 +282,7 @@ class Client:
         messages = list(messages)
         request, model = self._chat_request(preset, messages, True, overrides)
         try:
-            response = self._drive(self._attempts(request, preset, model, "chat/completions"))
+            response = drive(self.http, self._chat_attempts(request, preset, model))
         except CompatError as exc:
             if not self._drop_stream_options(preset, exc):
                 raise
@@ -419,9 +310,7 @@ class Client:
         messages = list(messages)
         request, model = self._chat_request(preset, messages, True, overrides)
         try:
-            response = await self._adrive(
-                self._attempts(request, preset, model, "chat/completions")
-            )
+            response = await adrive(self.ahttp, self._chat_attempts(request, preset, model))
         except CompatError as exc:
             if not self._drop_stream_options(preset, exc):
                 raise

@@ -7,14 +7,14 @@ terminal it prints lines instead. `show` is the one place a handle is made (test
 from __future__ import annotations
 
 import asyncio
-import html
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
-__all__ = ["Column", "LiveGrid", "Progress", "grid_html", "show"]
+from ..work.table import Column, grid_html, plain_columns
+
+__all__ = ["LiveGrid", "Progress", "show"]
 
 T = TypeVar("T")
 
@@ -75,40 +75,6 @@ class Progress:
             print(bundle["text/plain"].replace("\n\n— ", "\n— "), flush=True)
 
 
-@dataclass
-class Column:
-    label: str
-    text: str = ""
-    figures: str = ""
-    error: str | None = None
-    status: str = "waiting"
-
-
-def grid_html(columns: Sequence[Column]) -> str:
-    """One column per candidate, side by side (scrolling sideways when there are many)."""
-    cells = []
-    for c in columns:
-        status = "" if c.status == "done" else f" <span style='opacity:.6'>{c.status}</span>"
-        error = f"<div style='color:#c62828'>⚠ {html.escape(c.error)}</div>" if c.error else ""
-        cells.append(
-            "<div style='border:1px solid rgba(128,128,128,.35);border-radius:4px;"
-            "padding:.5em .6em;min-width:0;display:flex;flex-direction:column;gap:.4em'>"
-            f"<div style='font-weight:600'>{html.escape(c.label)}{status}</div>"
-            f"<div style='white-space:pre-wrap;overflow-wrap:anywhere'>{html.escape(c.text)}</div>"
-            f"{error}<div style='font-size:.8em;opacity:.7'>{html.escape(c.figures)}</div></div>"
-        )
-    grid = f"repeat({len(columns)}, minmax(14em, 1fr))"
-    style = f"display:grid;grid-template-columns:{grid};gap:.6em;overflow-x:auto"
-    return f"<div style='{style}'>{''.join(cells)}</div>"
-
-
-def plain(columns: Sequence[Column]) -> str:
-    return "\n\n".join(
-        f"── {c.label} ({c.status}) ──\n{c.text}" + (f"\n⚠ {c.error}" if c.error else "")
-        for c in columns
-    )
-
-
 class LiveGrid:
     """Every column streaming into one display handle (kernel), refreshed by `tick` at most
     `rate` times a second; in a terminal each column is printed when its candidate is done."""
@@ -148,7 +114,7 @@ class LiveGrid:
             print("\n".join(line for line in lines if line.strip("— ")) + "\n", flush=True)
 
     def _bundle(self) -> dict[str, str]:
-        return {"text/html": grid_html(self.columns), "text/plain": plain(self.columns)}
+        return {"text/html": grid_html(self.columns), "text/plain": plain_columns(self.columns)}
 
     def flush(self) -> None:
         if self.kernel and self._dirty:

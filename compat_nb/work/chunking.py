@@ -7,7 +7,6 @@ or were interrupted.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 import threading
 import time
@@ -16,21 +15,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._async import run_sync
-from .display import result_bundle
-from .errors import CompatError, ConfigError
-from .live import Progress
+from ..config.presets import Preset
+from ..errors import CompatError, ConfigError
+from ..wire.client import get_client
+from ..wire.protocol import ChatResult, Usage
 from .pieces import Piece, plan_pieces
-from .presets import Preset
-from .protocol import ChatResult, Usage
-from .translation import DEFAULT_TARGET, Translation, build_messages, clean_output, resolve_preset
+from .translation import Translation, build_messages, clean_output, record_runs
 
 __all__ = [
     "DEFAULT_CHUNK_CHARS",
     "DEFAULT_CONCURRENCY",
+    "Batch",
     "atranslate_many",
     "clear_cache",
-    "translate_many",
+    "texts_of",
 ]
 
 DEFAULT_CHUNK_CHARS = 4000
@@ -77,8 +75,6 @@ async def _translate_pieces(
     """Each distinct piece translated once (from the cache when it can be), at most
     `concurrency` requests at a time, its outcome put `into` as soon as it is done;
     failures are outcomes, not exceptions."""
-    from .client import get_client
-
     client = get_client()
     gate = asyncio.Semaphore(max(1, concurrency))
 
@@ -190,10 +186,10 @@ def _summed(usages: Sequence[Usage | None]) -> Usage | None:
     return Usage(**{f: _sum([getattr(u, f) for u in known]) for f in fields}) if known else None
 
 
-# --- the faces -----------------------------------------------------------------------------------
+# --- batches -----------------------------------------------------------------------------------
 
 
-class _Batch:
+class Batch:
     """Texts planned into pieces and run through one pool. `outcomes` fills in piece by piece,
     so a batch interrupted half way still assembles, from the pieces that were done."""
 
@@ -249,11 +245,8 @@ class _Batch:
             for t, plan in zip(self.texts, self.plans, strict=True)
         ]
         if record:
-            from . import runlog
-
-            runlog.record_many(
-                runlog.row_for(t, self.preset, kind=record) for t in results if t and t.source_text
-            )
+            done = ((t, self.preset, None) for t in results if t and t.source_text)
+            record_runs(done, kind=record)
         return results
 
 
@@ -272,7 +265,7 @@ async def atranslate_many(
     record: bool = True,
 ) -> list[Translation | None]:
     """Every text (None stays None) through one shared pool of pieces, in input order."""
-    batch = _Batch(
+    batch = Batch(
         texts, preset, to=to, source=source, chunk_chars=chunk_chars, translate_code=translate_code
     )
     on_total(batch.total)
@@ -285,7 +278,7 @@ _NOT_A_LIST = (
 )
 
 
-def _items(texts: Any) -> tuple[list[str | None], Any]:
+def texts_of(texts: Any) -> tuple[list[str | None], Any]:
     """The texts as a list (a Series' missing values as None), and the Series if it is one."""
     if isinstance(texts, (str, bytes)):
         raise ConfigError(_NOT_A_LIST)
@@ -304,103 +297,3 @@ def _items(texts: Any) -> tuple[list[str | None], Any]:
         where = f"item {i}" if series is None else f"the item at index {series.index[i]!r}"
         raise ConfigError(f"translate_many takes str items; {where} is {type(item).__name__}.")
     return items, series
-
-
-def translate_many(
-    texts: Any,
-    to: str | None = None,
-    preset: str | Preset | None = None,
-    *,
-    source: str | None = None,
-    concurrency: int = DEFAULT_CONCURRENCY,
-    chunk_chars: int = DEFAULT_CHUNK_CHARS,
-    translate_code: bool = False,
-    progress: bool | None = None,
-    **overrides: Any,
-) -> Any:
-    """Translate a list of texts (-> list[Translation]) or a pandas Series (-> Series of str).
-
-    Results keep the input order (a Series keeps its index and name). At most `concurrency`
-    requests run at once; texts longer than `chunk_chars` go in pieces. A failed text is a
-    Translation with `.error` (in a Series: None, with a warning); run again to retry only
-    the failures. Runs inside Dask's `map_partitions`: pass a Preset object (a name resolves
-    in each worker's own store), ideally with `api_key_env` rather than a key, which would
-    travel to the workers inside the pickled Preset.
-    """
-    items, series = _items(texts)
-    resolved = resolve_preset(preset, **overrides)
-    target = to or resolved.target_language or DEFAULT_TARGET
-    from .display import in_kernel
-
-    kernel = in_kernel()
-    bar = Progress(kernel=kernel) if (kernel if progress is None else progress) else None
-    results = run_sync(
-        atranslate_many(
-            items,
-            resolved,
-            to=target,
-            source=source,
-            concurrency=concurrency,
-            chunk_chars=chunk_chars,
-            translate_code=translate_code,
-            on_total=bar.start if bar else lambda total: None,
-            on_done=bar.step if bar else lambda cached: None,
-        )
-    )
-    failed = [t for t in results if t is not None and t.error]
-    if series is None:
-        return results
-    if failed:
-        import warnings
-
-        warnings.warn(
-            f"{len(failed)} of {len(items)} texts failed and are left missing; run again to "
-            f"retry only those. First: {failed[0].error}",
-            stacklevel=2,
-        )
-    values = [None if t is None or t.error else t.text for t in results]
-    return type(series)(values, index=series.index, name=series.name, dtype=object)
-
-
-def translate_long_in_cell(
-    magics: Any, text: str, preset: Preset, args: Any, *, target: str, source: str | None
-) -> Translation:
-    """`%%translate` on a cell longer than `chunk_chars`: a progress bar, then the whole text.
-
-    Ctrl-C keeps what is done, as a short cell keeps its partial text: the pieces translated
-    so far, the others as their original, marked.
-    """
-    from .display import in_kernel
-
-    bar = Progress(kernel=in_kernel(), rate=magics.display_rate)
-    batch = _Batch(
-        [text],
-        preset,
-        to=target,
-        source=source,
-        chunk_chars=magics.chunk_chars,
-        translate_code=bool(getattr(args, "translate_code", False)),
-    )
-    bar.start(batch.total)
-    concurrency = getattr(args, "concurrency", None) or magics.concurrency
-    # Ctrl-C: run_sync cancels the pieces still running; the ones done are kept (and cached).
-    with contextlib.suppress(KeyboardInterrupt):
-        run_sync(batch.run(concurrency=concurrency, on_done=bar.step))
-    (translation,) = batch.results(record="long" if magics.record_history else None)
-    assert translation is not None
-    done = sum(o.text is not None for o in batch.outcomes.values())
-    pieces = f"{done} of {bar.total}" if translation.interrupted else f"{bar.total}"
-    footer = f"{translation.footer()} · {pieces} pieces"
-    if bar.cached:
-        footer += f" ({bar.cached} from the cache)"
-    markdown = (args.format or magics.output_format) == "markdown"
-    bar.finish(result_bundle(translation.text, footer, markdown=markdown))
-    if translation.error:
-        print(f"⚠ {translation.error}", file=sys.stderr)
-    if translation.interrupted:
-        print(
-            "Interrupted: the translated pieces are kept (and cached); run the cell again to "
-            "finish.",
-            file=sys.stderr,
-        )
-    return translation

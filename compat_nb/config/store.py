@@ -9,70 +9,23 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, PresetFileError
-from .presets import BUILTIN_PRESETS, LOCAL_PRESET_NAME, Preset
+from ..errors import ConfigError, PresetFileError
+from .catalog import BUILTIN_PRESETS
+from .local_state import running_endpoint
+from .paths import config_dir, file_lock, write_atomic
+from .presets import LOCAL_PRESET_NAME, Preset
 
 __all__ = ["FILE_VERSION", "PresetStore", "config_dir", "get_store"]
 
 FILE_VERSION = 1
 PRESETS_FILE = "presets.json"
 CREDENTIALS_FILE = "credentials.json"
-
-
-def config_dir() -> Path:
-    """`$COMPAT_NB_CONFIG_DIR`, else the platform's user config directory."""
-    override = os.environ.get("COMPAT_NB_CONFIG_DIR")
-    if override:
-        return Path(override).expanduser()
-    import platformdirs  # deferred: only needed once a preset is read
-
-    return Path(platformdirs.user_config_dir("compat_nb", appauthor=False))
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """An exclusive lock across processes for one read-modify-write."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        try:
-            import fcntl
-        except ImportError:  # Windows: msvcrt locking
-            import msvcrt
-
-            msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)  # type: ignore[attr-defined]
-            try:
-                yield
-            finally:
-                msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
-            return
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _write_atomic(path: Path, data: dict[str, Any], *, mode: int) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, ensure_ascii=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _read_json(path: Path, key: str) -> dict[str, Any]:
@@ -221,7 +174,7 @@ class PresetStore:
     def _editing(self) -> Iterator[tuple[dict[str, Any], dict[str, str]]]:
         """Read both files under the cross-process lock, let the caller edit, write back."""
         try:
-            with self._lock, _file_lock(self.directory / ".lock"):
+            with self._lock, file_lock(self.directory / ".lock"):
                 data = self._saved()
                 before = json.dumps(data, sort_keys=True)
                 data.setdefault("presets", {})
@@ -230,10 +183,10 @@ class PresetStore:
                 yield data, keys
                 data["version"] = FILE_VERSION
                 if json.dumps(data, sort_keys=True) != before:
-                    _write_atomic(self.presets_path, data, mode=0o644)
+                    write_atomic(self.presets_path, data, mode=0o644)
                 if keys != keys_before:
                     credentials = {"version": FILE_VERSION, "keys": keys}
-                    _write_atomic(self.credentials_path, credentials, mode=0o600)
+                    write_atomic(self.credentials_path, credentials, mode=0o600)
         except OSError as exc:
             raise PresetFileError(
                 f"Could not write to {self.directory}: {exc.strerror or exc}. Check that the "
@@ -308,9 +261,7 @@ class PresetStore:
 
 def _with_local_server(preset: Preset) -> Preset:
     """Fill the Local preset from the bundled server's state file, when it is running."""
-    from . import local
-
-    running = local.running_endpoint()
+    running = running_endpoint()
     if running is None:
         return preset
     base_url, model = running

@@ -1,0 +1,84 @@
+"""Base URLs as users paste them: trimmed to the API root, joined to endpoints, checked.
+
+A query string (`?api-version=…`) is kept, because some gateways need it on every request.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import SplitResult, urlsplit, urlunsplit
+
+from ..errors import ConfigError
+
+__all__ = ["host_of", "join_url", "normalize_base_url"]
+
+_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+_HOST_PORT = re.compile(r"^[\w.-]+:\d")  # "localhost:1234/v1": a port, not a scheme
+
+# Paths users paste from a provider's docs; the API root is whatever comes before them.
+_ENDPOINT_SUFFIXES = ("/chat/completions", "/completions", "/responses", "/models", "/embeddings")
+
+
+def normalize_base_url(url: str | None) -> str:
+    """Trim a pasted URL down to the API root, keeping any query string.
+
+    Raises ConfigError for a URL httpx could not use, saying what to type instead.
+
+    >>> normalize_base_url(" http://127.0.0.1:1234/v1/chat/completions/ ")
+    'http://127.0.0.1:1234/v1'
+    """
+    url = (url or "").strip()
+    if not url:
+        return ""
+    if "://" not in url:
+        if _SCHEME.match(url) and not _HOST_PORT.match(url):
+            fixed = re.sub(r"^([a-zA-Z]+):/*", r"\1://", url)
+            raise ConfigError(f"Base URL {url!r} is malformed: did you mean {fixed!r}?")
+        # "localhost:1234/v1" is a common paste; httpx would reject it with a cryptic error.
+        url = "http://" + url
+    parts = _checked_parts(url)
+    path = re.sub(r"/{2,}", "/", parts.path).rstrip("/")
+    lowered = path.lower()
+    for suffix in _ENDPOINT_SUFFIXES:
+        if lowered.endswith(suffix):
+            path = path[: -len(suffix)].rstrip("/")
+            break
+    return urlunsplit((parts.scheme.lower(), parts.netloc, path, parts.query, ""))
+
+
+def _checked_parts(url: str) -> SplitResult:
+    example = "e.g. http://localhost:11434/v1"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (urllib checks the port only when asked)
+    except ValueError as exc:
+        raise ConfigError(f"Base URL {url!r} cannot be used ({exc}); {example}.") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ConfigError(
+            f"Base URL {url!r} must start with http:// or https://, not {parts.scheme}://."
+        )
+    if not parts.hostname:
+        raise ConfigError(f"Base URL {url!r} has no host name; {example}.")
+    if parts.username or parts.password:
+        # Never echo this URL: it carries a credential.
+        raise ConfigError(
+            f"The Base URL for {parts.hostname} carries a user name or password, which would "
+            "show in messages and files. Put the key in the API key field (or an environment "
+            "variable) instead."
+        )
+    return parts
+
+
+def join_url(base_url: str, endpoint: str) -> str:
+    """`{base}/{endpoint}` with the base's query string kept at the end (Azure-style gateways)."""
+    parts = urlsplit(base_url)
+    path = parts.path.rstrip("/") + "/" + endpoint.lstrip("/")
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+
+def host_of(base_url: str) -> str:
+    """host[:port] only: userinfo and query strings can carry credentials."""
+    parts = urlsplit(base_url)
+    if not parts.hostname:
+        return ""
+    return f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname

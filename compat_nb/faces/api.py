@@ -1,0 +1,153 @@
+"""The Python functions that may show something live: comparison columns, a progress bar.
+
+Each wraps an engine of `compat_nb.work` and adds the view; `compat_nb.<name>` re-exports them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..config.presets import Preset
+from ..wire.aio import run_sync
+from ..work import comparison
+from ..work.chunking import (
+    DEFAULT_CHUNK_CHARS,
+    DEFAULT_CONCURRENCY,
+    atranslate_many,
+    texts_of,
+)
+from ..work.comparison import Comparison, ViewFactory
+from ..work.translation import DEFAULT_TARGET, resolve_preset
+from . import display
+from .live import LiveGrid, Progress
+
+__all__ = ["acompare", "compare", "live_grid", "translate_many"]
+
+
+def live_grid(rate: float = 20.0) -> ViewFactory:
+    """A view factory: comparison columns streaming into the cell (or printed in a terminal)."""
+
+    def make(labels: Sequence[str], runs: int) -> LiveGrid:
+        return LiveGrid(labels, kernel=display.in_kernel(), rate=rate, runs=runs)
+
+    return make
+
+
+async def acompare(
+    text: str,
+    presets: str | Preset | Sequence[str | Preset] | None = None,
+    models: str | Sequence[str] | None = None,
+    *,
+    to: str | None = None,
+    source: str | None = None,
+    runs: int = 1,
+    concurrency: int | None = None,
+    stream: bool = True,
+    live: bool = False,
+    **overrides: Any,
+) -> Comparison:
+    """`compare` for async code."""
+    return await comparison.acompare(
+        text,
+        presets,
+        models,
+        to=to,
+        source=source,
+        runs=runs,
+        concurrency=concurrency,
+        stream=stream,
+        view=live_grid() if live else None,
+        **overrides,
+    )
+
+
+def compare(
+    text: str,
+    presets: str | Preset | Sequence[str | Preset] | None = None,
+    models: str | Sequence[str] | None = None,
+    *,
+    to: str | None = None,
+    source: str | None = None,
+    runs: int = 1,
+    concurrency: int | None = None,
+    stream: bool = True,
+    live: bool = False,
+    **overrides: Any,
+) -> Comparison:
+    """Translate text with every preset × every model at the same time; returns a Comparison.
+
+    presets: names or Preset objects (default: the active preset); models: ids that replace
+    each preset's own (default: its own). `runs` repeats each candidate, `concurrency` caps
+    the requests at once (default: every candidate, up to 16), `live` shows the columns as
+    they stream. Overrides are preset fields for every candidate (temperature=0.2, ...).
+    Without `to`, each candidate translates into its preset's target language (else English).
+    """
+    return run_sync(
+        acompare(
+            text,
+            presets,
+            models,
+            to=to,
+            source=source,
+            runs=runs,
+            concurrency=concurrency,
+            stream=stream,
+            live=live,
+            **overrides,
+        )
+    )
+
+
+def translate_many(
+    texts: Any,
+    to: str | None = None,
+    preset: str | Preset | None = None,
+    *,
+    source: str | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    chunk_chars: int = DEFAULT_CHUNK_CHARS,
+    translate_code: bool = False,
+    progress: bool | None = None,
+    **overrides: Any,
+) -> Any:
+    """Translate a list of texts (-> list[Translation]) or a pandas Series (-> Series of str).
+
+    Results keep the input order (a Series keeps its index and name). At most `concurrency`
+    requests run at once; texts longer than `chunk_chars` go in pieces. A failed text is a
+    Translation with `.error` (in a Series: None, with a warning); run again to retry only
+    the failures. Runs inside Dask's `map_partitions`: pass a Preset object (a name resolves
+    in each worker's own store), ideally with `api_key_env` rather than a key, which would
+    travel to the workers inside the pickled Preset.
+    """
+    items, series = texts_of(texts)
+    resolved = resolve_preset(preset, **overrides)
+    target = to or resolved.target_language or DEFAULT_TARGET
+    kernel = display.in_kernel()
+    bar = Progress(kernel=kernel) if (kernel if progress is None else progress) else None
+    results = run_sync(
+        atranslate_many(
+            items,
+            resolved,
+            to=target,
+            source=source,
+            concurrency=concurrency,
+            chunk_chars=chunk_chars,
+            translate_code=translate_code,
+            on_total=bar.start if bar else lambda total: None,
+            on_done=bar.step if bar else lambda cached: None,
+        )
+    )
+    failed = [t for t in results if t is not None and t.error]
+    if series is None:
+        return results
+    if failed:
+        import warnings
+
+        warnings.warn(
+            f"{len(failed)} of {len(items)} texts failed and are left missing; run again to "
+            f"retry only those. First: {failed[0].error}",
+            stacklevel=2,
+        )
+    values = [None if t is None or t.error else t.text for t in results]
+    return type(series)(values, index=series.index, name=series.name, dtype=object)

@@ -1,0 +1,147 @@
+"""`%translate <command>`: presets, the connection test, the panel, history, the local server.
+
+Each command is a function taking its arguments; `run_command` finds it by name. A
+ConfigError becomes a UsageError: one message, no traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from IPython.core.error import UsageError
+from IPython.core.magic_arguments import MagicArgumentParser
+
+from ..config.store import get_store
+from ..errors import ConfigError
+from ..work.history import RunHistory, recent
+from ..work.table import Table
+from . import display
+
+if TYPE_CHECKING:  # the panel imports ipywidgets: only when it is shown
+    from .panel import SettingsPanel
+
+__all__ = ["COMMANDS_HELP", "run_command"]
+
+COMMANDS_HELP = """\
+%translate use NAME            make NAME the preset %%translate uses
+%translate presets             list presets (name, base URL, model, key status)
+%translate test [NAME]         GET /models: reachable? how many models? latency
+%translate settings            the settings panel
+%translate history [-n N] [--model M]   recent runs
+%translate local start|status|stop [--model PATH] [--port N]   the bundled llama.cpp server"""
+
+
+def run_command(argv: list[str]) -> object:
+    """Run `%translate ARGV…`; returns what the command shows (a table, a panel) or None."""
+    if not argv or argv[0] in ("help", "-h", "--help"):
+        print(COMMANDS_HELP)
+        return None
+    command, rest = argv[0], argv[1:]
+    handler = _COMMANDS.get(command)
+    if handler is None:
+        raise UsageError(
+            f"Unknown command {command!r}. To translate, use the cell form: %%translate "
+            f"on the first line, the text below it.\n\n{COMMANDS_HELP}"
+        )
+    try:
+        return handler(rest)
+    except ConfigError as exc:
+        raise UsageError(exc.message) from None
+
+
+def _parser(prog: str, usage: str | None = None) -> MagicArgumentParser:
+    # IPython's parser raises UsageError (one message) where argparse would print usage and
+    # exit; a flag must be spelled out (--mod is a typo, not --model).
+    parser = MagicArgumentParser(prog=prog, usage=usage)
+    parser.allow_abbrev = False
+    return parser
+
+
+def use(rest: list[str]) -> None:
+    if len(rest) != 1:
+        raise UsageError('Name one preset: %translate use "LM Studio"')
+    preset = get_store().use(rest[0])
+    print(
+        f"Using {preset.name!r} for %%translate ({preset.base_url or 'no Base URL'}, "
+        f"model {preset.model or 'not set'})."
+    )
+    for problem in preset.problems():
+        fix = preset.hint or "fill it in with %translate settings"
+        print(f"Not usable yet: {problem}. {fix[0].upper()}{fix[1:]}.", file=sys.stderr)
+
+
+def presets(rest: list[str]) -> Table:
+    from .tables import preset_table
+
+    return preset_table()
+
+
+def test(rest: list[str]) -> None:
+    from ..wire.client import get_client
+
+    store = get_store()
+    preset = store.get(rest[0]) if rest else store.active
+    report = get_client().test_connection(preset)
+    print(f"{preset.name}: {report.message}")
+    if report.ok and report.model_ids:
+        shown = ", ".join(report.model_ids[:20])
+        more = f" (+{report.model_count - 20} more)" if report.model_count > 20 else ""
+        print(f"Models: {shown}{more}")
+
+
+def settings(rest: list[str]) -> SettingsPanel:
+    if not display.in_kernel():
+        raise UsageError(
+            "The settings panel needs a notebook front end (JupyterLab, Notebook, VS Code). "
+            "Here, save presets from Python: compat_nb.get_store().save(compat_nb.Preset("
+            "'Mine', base_url=..., model=...)), then `%translate use Mine`."
+        )
+    from .panel import settings_panel
+
+    return settings_panel(rest[0] if rest else None)
+
+
+def history(rest: list[str]) -> RunHistory:
+    """`%translate history [-n N] [--model M]`."""
+    usage = "%translate history [-n N] [--model M]"
+    parser = _parser("%translate history", usage)
+    parser.add_argument("-n", type=int, default=20)
+    parser.add_argument("--model")
+    try:
+        args = parser.parse_args(rest)
+    except UsageError as exc:
+        raise UsageError(f"{exc}. Usage: {usage}") from None
+    if args.n < 1:
+        raise UsageError(f"-n must be 1 or more. Usage: {usage}")
+    return recent(args.n, args.model)
+
+
+def local(rest: list[str]) -> None:
+    from .. import local as server
+
+    if not rest or rest[0] not in ("start", "status", "stop"):
+        raise UsageError("%translate local start|status|stop [--model PATH] [--port N]")
+    if rest[0] == "start":
+        parser = _parser("%translate local start")
+        parser.add_argument(
+            "--model", metavar="PATH", help="A GGUF file (default: the bundled one)."
+        )
+        parser.add_argument("--port", type=int, metavar="N", help="Port (default: a free one).")
+        opts = parser.parse_args(rest[1:])
+        print(server.start(model=opts.model, port=opts.port))
+    elif rest[0] == "status":
+        print(server.status())
+    else:
+        print("Local server stopped." if server.stop() else "Local server was not running.")
+
+
+_COMMANDS: dict[str, Callable[[list[str]], object]] = {
+    "use": use,
+    "presets": presets,
+    "test": test,
+    "settings": settings,
+    "history": history,
+    "local": local,
+}

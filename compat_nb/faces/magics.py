@@ -1,0 +1,183 @@
+"""`%%translate` and `%translate <command>`: the magic itself, its flags and `%config` traits.
+
+Thin by design: commands live in commands.py, what a cell does in cells.py.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import TYPE_CHECKING, Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments
+from traitlets import Bool, Enum, Float, Int, Unicode
+
+from ..errors import ConfigError
+from .options import CellOptions
+
+if TYPE_CHECKING:  # at load only the magic is registered: these modules import httpx
+    from ..config.presets import Preset
+    from ..work.comparison import Comparison
+    from ..work.translation import Translation
+
+__all__ = ["TranslateMagics"]
+
+
+def _split(line: str) -> list[str]:
+    # IPython's own splitter keeps quotes inside values ("LM Studio" arrives quoted).
+    try:
+        return shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"Could not read the options ({exc}): check the quotes.") from None
+
+
+def _is_key_flag(arg: str) -> bool:
+    """--api-key and its near spellings: refused by name, so the message says why."""
+    name = arg.split("=", 1)[0]
+    return name.startswith("--api-k") and name != "--api-key-env"
+
+
+@magics_class
+class TranslateMagics(Magics):
+    """Translate a cell through an OpenAI-compatible server, streaming the answer."""
+
+    target_language = Unicode(
+        "English", help="Language %%translate translates into when neither -t nor the preset says."
+    ).tag(config=True)
+    source_language = Unicode(
+        None,
+        allow_none=True,
+        help="Source language to name in the prompt; None lets the model tell.",
+    ).tag(config=True)
+    stream = Bool(
+        True, help="Stream the answer as it is generated (--no-stream turns it off)."
+    ).tag(config=True)
+    output_format = Enum(
+        ["markdown", "text"], "markdown", help="Render the translation as Markdown or plain text."
+    ).tag(config=True)
+    display_rate = Float(
+        20.0, help="At most this many output updates a second while streaming."
+    ).tag(config=True)
+    record_history = Bool(
+        True, help="Record every run (never the key) in the local history database."
+    ).tag(config=True)
+    chunk_chars = Int(
+        4000,
+        help="Cells longer than this are split at paragraph boundaries and translated in pieces.",
+    ).tag(config=True)
+    concurrency = Int(
+        4,
+        help="How many pieces of a long text are translated at once (a comparison runs all its "
+        "candidates at once, up to 16); --concurrency N overrides it for one cell.",
+    ).tag(config=True)
+
+    @magic_arguments()
+    @argument(
+        "-t",
+        "--to",
+        metavar="LANG",
+        help="Target language (default: the preset's, else target_language).",
+    )
+    @argument(
+        "-f", "--from", dest="source", metavar="LANG", help="Source language (default: detected)."
+    )
+    @argument(
+        "-p",
+        "--preset",
+        action="append",
+        metavar="NAME",
+        help="Preset to use (default: the active one). Repeat to compare.",
+    )
+    @argument(
+        "-m",
+        "--model",
+        action="append",
+        metavar="ID",
+        help="Model id, overriding the preset's. Repeat to compare.",
+    )
+    @argument(
+        "--base-url", metavar="URL", help="Call this endpoint without a saved preset (needs -m)."
+    )
+    @argument("--api-key-env", metavar="VAR", help="Environment variable holding the key.")
+    @argument("--temperature", type=float, metavar="T", help="Sampling temperature (0-2).")
+    @argument("--max-tokens", type=int, metavar="N", help="Most tokens to generate.")
+    @argument(
+        "--system", metavar="TEXT", help="Extra instructions appended to the translation prompt."
+    )
+    @argument("--timeout", type=float, metavar="SECONDS", help="Read timeout for this call.")
+    @argument("--no-stream", action="store_true", help="Wait for the whole answer.")
+    @argument("-o", "--out", metavar="VAR", help="Store the Translation (or Comparison) in VAR.")
+    @argument("--format", choices=["markdown", "text"], help="Render as Markdown or plain text.")
+    @argument(
+        "--runs", type=int, default=1, metavar="N", help="Repeat each comparison candidate N times."
+    )
+    @argument("--translate-code", action="store_true", help="Translate fenced code blocks too.")
+    @argument(
+        "--concurrency", type=int, metavar="N", help="Requests at once (pieces or candidates)."
+    )
+    @line_cell_magic
+    def translate(self, line: str, cell: str | None = None) -> object:
+        """Translate the cell, or run a command (see `%translate help`).
+
+        %%translate [-t LANG] [-p NAME] [-m ID] ...
+        Text to translate.
+        """
+        if cell is None:
+            from .commands import run_command  # at load only the magic is registered
+
+            return run_command(_split(line))
+        argv = _split(line)
+        if any(_is_key_flag(a) for a in argv):
+            raise UsageError(
+                "A key is never taken as a flag: it would be saved in the notebook. Use "
+                "--api-key-env VAR, or save it once in `%translate settings`."
+            )
+        opts = CellOptions.from_args(self.translate.parser.parse_args(argv))
+        cell = cell.rstrip("\n")  # IPython ends a cell body with newlines the user did not type
+        if not cell.strip():
+            raise UsageError("The cell is empty: write the text to translate below %%translate.")
+        if opts.runs < 1:
+            raise UsageError("--runs must be 1 or more.")
+        if opts.concurrency is not None and opts.concurrency < 1:
+            raise UsageError("--concurrency must be 1 or more.")
+        candidates = self._candidates(opts)
+        from .cells import CellFailure, compare_in_cell, translate_in_cell
+
+        result: Translation | Comparison
+        if len(candidates) > 1 or opts.runs > 1:
+            result = compare_in_cell(self, cell, candidates, opts)
+        else:
+            try:
+                result = translate_in_cell(self, cell, candidates[0], opts)
+            except CellFailure as failure:
+                if opts.out:
+                    self._user_ns[opts.out] = failure.translation
+                raise failure.error from None
+        if opts.out:
+            self._user_ns[opts.out] = result
+        return None
+
+    @property
+    def _user_ns(self) -> dict[str, Any]:
+        assert self.shell is not None
+        return self.shell.user_ns
+
+    def _candidates(self, opts: CellOptions) -> list[Preset]:
+        """Every preset named × every model named; the preset's own model when none is."""
+        from ..work.translation import resolve_preset
+
+        names: list[str | None] = [*opts.presets] or [None]
+        models: list[str | None] = [*opts.models] or [None]
+        common = opts.preset_overrides()
+        try:
+            return [
+                resolve_preset(name, model=model, **common) for name in names for model in models
+            ]
+        except ConfigError as exc:
+            raise UsageError(exc.message) from None
+
+
+# A flag must be spelled out: an abbreviation such as --api-k would silently mean
+# --api-key-env, and a typo should be an error rather than a different option.
+TranslateMagics.translate.parser.allow_abbrev = False

@@ -1,0 +1,67 @@
+"""The typed shapes a cell passes around: its parsed flags, and the `%config` settings it reads.
+
+`CellOptions` is what `%%translate`'s flags mean; `CellSettings` is the part of
+`TranslateMagics` the cell helpers read, so they need not import the magics class.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+__all__ = ["CellOptions", "CellSettings"]
+
+
+class CellSettings(Protocol):
+    """The `%config TranslateMagics.*` values a cell uses."""
+
+    target_language: str
+    source_language: str | None
+    stream: bool
+    output_format: str
+    display_rate: float
+    record_history: bool
+    chunk_chars: int
+    concurrency: int
+
+
+@dataclass(frozen=True)
+class CellOptions:
+    """`%%translate`'s flags, parsed: None means "not given" (the preset or %config decides)."""
+
+    to: str | None = None
+    source: str | None = None
+    presets: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+    base_url: str | None = None
+    api_key_env: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    system: str | None = None
+    timeout: float | None = None
+    no_stream: bool = False
+    out: str | None = None
+    format: str | None = None
+    runs: int = 1
+    translate_code: bool = False
+    concurrency: int | None = None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> CellOptions:
+        values: dict[str, Any] = dict(vars(args))
+        values["presets"] = values.pop("preset", None) or []
+        values["models"] = values.pop("model", None) or []
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    def preset_overrides(self) -> dict[str, Any]:
+        """The preset fields these flags set for this cell (None: left as the preset has it)."""
+        return {
+            "base_url": self.base_url,
+            "api_key_env": self.api_key_env,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "system_prompt": self.system,
+            "timeout": self.timeout,
+        }

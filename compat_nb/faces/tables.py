@@ -1,0 +1,33 @@
+"""The tables `%translate presets` shows: built from the store, rendered by work.table.Table."""
+
+from __future__ import annotations
+
+from ..config.store import get_store
+from ..work.table import Table
+
+__all__ = ["preset_table"]
+
+
+def preset_table() -> Table:
+    """Every preset: active mark, name, base URL, model, key status (never the key), usable."""
+    store = get_store()
+    active = store.active_name
+    rows = []
+    for name in store.names():
+        preset = store.get(name)
+        problems = preset.problems()
+        rows.append(
+            [
+                "*" if name == active else "",
+                name,
+                preset.base_url,
+                preset.model,
+                preset.key_status,
+                "yes" if not problems else "no: " + "; ".join(problems),
+            ]
+        )
+    return Table(
+        ["", "name", "base URL", "model", "key", "usable"],
+        rows,
+        caption="* = active preset (%translate use NAME)",
+    )

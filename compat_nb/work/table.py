@@ -1,0 +1,84 @@
+"""Results that render themselves: tables and side-by-side columns, as HTML or as plain text.
+
+Used for presets, history and comparisons; cells are escaped, never trusted. No IPython here.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Column", "Table", "grid_html", "plain_columns"]
+
+
+class Table:
+    def __init__(
+        self, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, caption: str = ""
+    ) -> None:
+        self.columns = list(columns)
+        self.rows = [["" if v is None else str(v) for v in row] for row in rows]
+        self.caption = caption
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<th style='text-align:left'>{html.escape(c)}</th>" for c in self.columns)
+        body = "".join(
+            "<tr>"
+            + "".join(f"<td style='text-align:left'>{html.escape(v)}</td>" for v in row)
+            + "</tr>"
+            for row in self.rows
+        )
+        caption = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
+        return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    def __repr__(self) -> str:
+        widths = [
+            max(len(c), *(len(r[i]) for r in self.rows)) if self.rows else len(c)
+            for i, c in enumerate(self.columns)
+        ]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(self.columns, widths, strict=True))]
+        lines.append("  ".join("-" * w for w in widths))
+        lines += [
+            "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in self.rows
+        ]
+        if self.caption:
+            lines.insert(0, self.caption)
+        return "\n".join(line.rstrip() for line in lines)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+@dataclass
+class Column:
+    label: str
+    text: str = ""
+    figures: str = ""
+    error: str | None = None
+    status: str = "waiting"
+
+
+def grid_html(columns: Sequence[Column]) -> str:
+    """One column per candidate, side by side (scrolling sideways when there are many)."""
+    cells = []
+    for c in columns:
+        status = "" if c.status == "done" else f" <span style='opacity:.6'>{c.status}</span>"
+        error = f"<div style='color:#c62828'>⚠ {html.escape(c.error)}</div>" if c.error else ""
+        cells.append(
+            "<div style='border:1px solid rgba(128,128,128,.35);border-radius:4px;"
+            "padding:.5em .6em;min-width:0;display:flex;flex-direction:column;gap:.4em'>"
+            f"<div style='font-weight:600'>{html.escape(c.label)}{status}</div>"
+            f"<div style='white-space:pre-wrap;overflow-wrap:anywhere'>{html.escape(c.text)}</div>"
+            f"{error}<div style='font-size:.8em;opacity:.7'>{html.escape(c.figures)}</div></div>"
+        )
+    grid = f"repeat({len(columns)}, minmax(14em, 1fr))"
+    style = f"display:grid;grid-template-columns:{grid};gap:.6em;overflow-x:auto"
+    return f"<div style='{style}'>{''.join(cells)}</div>"
+
+
+def plain_columns(columns: Sequence[Column]) -> str:
+    return "\n\n".join(
+        f"── {c.label} ({c.status}) ──\n{c.text}" + (f"\n⚠ {c.error}" if c.error else "")
+        for c in columns
+    )
