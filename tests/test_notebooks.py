@@ -46,14 +46,16 @@ def test_quickstart_runs_and_shows_the_streamed_translation(demo_server, tmp_pat
     assert "TRANSLATED: Good morning! The weather is nice today." in translated
     assert "Demo · test-model · TTFT" in translated and "tokens" in translated
     assert "Connected. Found 3 models. Latency:" in outputs_text(cell_with(nb, "%translate test"))
-    assert "TRANSLATED: Thank you very much." in outputs_text(cell_with(nb, "compat_nb.translate("))
+    api = outputs_text(cell_with(nb, "compat_nb.translate("))
+    assert "TRANSLATED: I would like a cup of coffee, please." in api
     assert "Demo" in outputs_text(cell_with(nb, "%translate presets"))
     # One POST per translation cell, the cell text verbatim as the user message.
     users = [r.body["messages"][-1]["content"] for r in demo_server.chat_requests()]
     assert users == [
         "Good morning! The weather is nice today. Let's go for a walk.",
-        "Thank you very much.",
+        "I would like a cup of coffee, please.",
     ]
+    assert "Quickstart done: two translations." in outputs_text(nb.cells[-1])
 
 
 def test_quickstart_is_committed_without_outputs():
