@@ -25,6 +25,7 @@ from . import history
 
 __all__ = [
     "DEFAULT_TARGET",
+    "PROMPT_VERSION",
     "Translation",
     "atranslate",
     "build_messages",
@@ -37,6 +38,10 @@ __all__ = [
 ]
 
 DEFAULT_TARGET = "English"
+
+# Part of every cached answer's key (work/cache.py): bump it whenever the prompt's text below
+# changes, so answers to the old prompt are never served for the new one.
+PROMPT_VERSION = "1"
 
 _INSTRUCTION = (
     "You are a translation engine. Translate the user's message into {target}{source}. "
