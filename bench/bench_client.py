@@ -1,111 +1,154 @@
-"""compat_nb's client against raw httpx and the openai SDK, same server, same run.
+"""The wire: per-call overhead of non-streamed calls, and streaming 200- and 5,000-chunk answers.
 
-Measures per-request overhead (non-streamed), streaming a long answer, and peak memory
-while streaming. The server runs in its own process so it does not share our GIL.
-
-    python bench/bench_client.py [--requests 200] [--words 5000] [--repeats 5]
+compat_nb's `Client` against raw httpx doing the same POST and JSON parse, the openai SDK,
+and stdlib `http.client` over one kept-alive connection (the floor), all against the
+pre-encoded server, in interleaved rounds. "bytes only" reads the stream without parsing it:
+what the server and the loopback deliver, which must stay far above every client.
 """
 
 from __future__ import annotations
 
-import argparse
-import tracemalloc
+import http.client
+import json
 from collections.abc import Callable
-from statistics import median
+from urllib.parse import urlsplit
 
-import httpx
-from _support import loopback_server, samples
-
-from compat_nb import Client, Preset
+from bench._support import Row, bench_server, interleave, median, ratio_row
+from bench.server import reply_text
 
 MESSAGES = [{"role": "user", "content": "Hello"}]
 
 
-def peak_kib(fn: Callable[[], object]) -> float:
-    tracemalloc.start()
-    fn()
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    return peak / 1024
+def _stdlib(base: str) -> tuple[Callable[[], object], Callable[[], object], Callable[[], object]]:
+    """(call, stream, bytes-only stream) over one kept-alive http.client connection."""
+    parts = urlsplit(base)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port)
+    path = parts.path + "/chat/completions"
+    headers = {"Content-Type": "application/json"}
+
+    def send(stream: bool) -> http.client.HTTPResponse:
+        body = {"model": "bench-model", "messages": MESSAGES, "stream": stream}
+        conn.request("POST", path, body=json.dumps(body), headers=headers)
+        return conn.getresponse()
+
+    def call() -> object:
+        return json.loads(send(False).read())["choices"][0]["message"]["content"]
+
+    def stream() -> str:
+        parts = []
+        response = send(True)
+        for line in response:
+            if line.startswith(b"data: ") and line != b"data: [DONE]\n":
+                for choice in json.loads(line[6:])["choices"]:
+                    parts.append(choice["delta"].get("content") or "")
+        return "".join(parts)
+
+    def raw() -> int:
+        return len(send(True).read())
+
+    return call, stream, raw
 
 
 def contenders(base: str) -> dict[str, tuple[Callable[[], object], Callable[[], object]]]:
-    """name -> (one non-streamed request, one streamed request consumed to the end)."""
-    preset = Preset("bench", base, "test-model")
+    """name -> (one non-streamed call, one streamed call consumed to the end)."""
+    import httpx
+    import openai
+
+    from compat_nb import Client, Preset
+
+    preset = Preset("bench", base, "bench-model")
     ours = Client()
     raw = httpx.Client()
-    body = {"model": "test-model", "messages": MESSAGES}
+    body = {"model": "bench-model", "messages": MESSAGES}
+    url = f"{base}/chat/completions"
 
     def raw_stream() -> str:
-        import json
-
         parts = []
-        payload = {**body, "stream": True}
-        with raw.stream("POST", f"{base}/chat/completions", json=payload) as response:
+        with raw.stream("POST", url, json={**body, "stream": True}) as response:
             for line in response.iter_lines():
                 if line.startswith("data: ") and line != "data: [DONE]":
-                    for choice in json.loads(line[6:]).get("choices", []):
+                    for choice in json.loads(line[6:])["choices"]:
                         parts.append(choice["delta"].get("content") or "")
         return "".join(parts)
 
     def ours_stream() -> str:
         return "".join(x for x in ours.stream(preset, MESSAGES) if isinstance(x, str))
 
-    entries = {
-        "compat_nb": (lambda: ours.chat(preset, MESSAGES), ours_stream),
-        "raw httpx": (lambda: raw.post(f"{base}/chat/completions", json=body).json(), raw_stream),
-    }
-    try:
-        import openai
-    except ImportError:
-        return entries
     sdk = openai.OpenAI(base_url=base, api_key="unused", max_retries=0)
 
     def sdk_stream() -> str:
-        stream = sdk.chat.completions.create(model="test-model", messages=MESSAGES, stream=True)
+        stream = sdk.chat.completions.create(model="bench-model", messages=MESSAGES, stream=True)
         return "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
 
-    entries["openai SDK"] = (
-        lambda: sdk.chat.completions.create(model="test-model", messages=MESSAGES),
-        sdk_stream,
-    )
-    return entries
+    call, stdlib_stream, _ = _stdlib(base)
+    return {
+        "compat_nb": (lambda: ours.chat(preset, MESSAGES).text, ours_stream),
+        "raw httpx": (lambda: raw.post(url, json=body).json(), raw_stream),
+        "openai SDK": (
+            lambda: sdk.chat.completions.create(model="bench-model", messages=MESSAGES),
+            sdk_stream,
+        ),
+        "stdlib http.client": (call, stdlib_stream),
+    }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--words", type=int, default=5000)
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
+def _batch(fn: Callable[[], object], n: int) -> Callable[[], None]:
+    def run() -> None:
+        for _ in range(n):
+            fn()
 
-    with loopback_server("--reply", "ok") as base:
-        rows = {}
-        for name, (plain, _stream) in contenders(base).items():
-            per = median(samples(lambda p=plain: [p() for _ in range(args.requests)], args.repeats))
-            rows[name] = per / args.requests * 1e6
-    ref = rows["raw httpx"]
-    print(f"non-streamed request, median over {args.repeats}x{args.requests} (loopback):")
-    for name, us in rows.items():
-        print(f"  {name:11s} {us:8.0f} us/request   {us / ref:5.2f}x raw httpx")
+    return run
 
-    reply = " ".join(f"w{i}" for i in range(args.words))
-    with loopback_server("--reply", reply) as base:
-        speed, memory = {}, {}
-        for name, (_plain, stream) in contenders(base).items():
-            assert len(str(stream())) >= len(reply) - 1
-            speed[name] = median(samples(stream, args.repeats))
-            memory[name] = peak_kib(stream)
-    ref_s, ref_m = speed["raw httpx"], memory["raw httpx"]
-    print(f"streamed answer of {args.words} chunks, median of {args.repeats}:")
-    for name in speed:
-        rate = args.words / speed[name]
-        print(
-            f"  {name:11s} {speed[name] * 1000:8.1f} ms  {rate:9.0f} chunks/s  "
-            f"{speed[name] / ref_s:5.2f}x raw httpx   peak {memory[name]:7.0f} KiB "
-            f"({memory[name] / ref_m:4.2f}x)"
+
+def run(quick: bool) -> list[Row]:
+    rows = []
+    calls, rounds = (400, 5) if quick else (2000, 10)
+    per_round = calls // rounds
+    with bench_server() as root:
+        base = root + "/n=20/v1"
+        plain = {name: _batch(pair[0], per_round) for name, pair in contenders(base).items()}
+        times = interleave(plain, rounds)
+        figures = {k: median(v) / per_round * 1e6 for k, v in times.items()}
+        rows.append(
+            ratio_row(
+                "overhead",
+                f"{calls:,} non-streamed calls, µs per call",
+                figures,
+                "µs",
+                reference="raw httpx",
+                limit=1.05,
+                target="≤ 1.05× raw httpx",
+                note=f"stdlib http.client is the floor ({figures['stdlib http.client']:.0f} µs)",
+            )
         )
-
-
-if __name__ == "__main__":
-    main()
+        sizes = ((200, 10, 7 if quick else 15), (5000, 1, 5 if quick else 15))
+        for chunks, repeat, rounds in sizes:
+            base = root + f"/n={chunks}/v1"
+            pairs = contenders(base)
+            expected = len("".join(reply_text(chunks, 6)))
+            for name, pair in pairs.items():
+                got = len(str(pair[1]()))
+                assert got == expected, f"{name} streamed {got} chars, expected {expected}"
+            streams = {name: _batch(pair[1], repeat) for name, pair in pairs.items()}
+            streams["bytes only"] = _batch(_stdlib(base)[2], repeat)
+            times = interleave(streams, rounds)
+            rates = {k: chunks * repeat / median(v) for k, v in times.items()}
+            ceiling = rates.pop("bytes only")
+            # Time per stream, so the ratio reads like the target (ours over raw httpx).
+            figures = {k: 1000 * chunks / v for k, v in rates.items()}
+            row = ratio_row(
+                "stream",
+                f"{chunks:,}-chunk SSE answer, ms per stream",
+                figures,
+                "ms",
+                reference="raw httpx",
+                limit=1.10,
+                target="≤ 1.10× raw httpx",
+                note=(
+                    f"{rates['compat_nb']:,.0f} chunks/s; raw httpx {rates['raw httpx']:,.0f}; "
+                    f"stdlib {rates['stdlib http.client']:,.0f}; "
+                    f"server ceiling (bytes only) {ceiling:,.0f}"
+                ),
+            )
+            rows.append(row)
+    return rows
