@@ -237,10 +237,16 @@ def test_builtin_catalog() -> None:
     [
         ("temperature", 2.5, "from 0 to 2"),
         ("temperature", "hot", "from 0 to 2"),
-        ("max_tokens", 0, "whole number of at least 1"),
-        ("max_tokens", 2.5, "whole number of at least 1"),
+        ("temperature", float("nan"), "from 0 to 2"),
+        ("max_tokens", 0, "whole number from 1 to 2147483647"),
+        ("max_tokens", 2.5, "whole number from 1 to 2147483647"),
+        ("max_tokens", 10**30, "whole number from 1 to 2147483647"),
         ("timeout", 0, "above 0"),
+        ("timeout", float("inf"), "at most 86400"),
+        ("timeout", float("nan"), "above 0"),
+        ("timeout", 1e10, "at most 86400"),
         ("input_price", -1, "0 or more"),
+        ("output_price", float("inf"), "0 or more"),
     ],
 )
 def test_out_of_range_options_are_refused_with_the_fix(field, value, wording):

@@ -9,6 +9,7 @@ formats the value itself: callers build messages from the descriptions these fun
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import unicodedata
@@ -20,8 +21,8 @@ __all__ = [
     "has_key_prefix",
     "header_value_problem",
     "key_problem",
-    "looks_like_key",
     "looks_like_env_name",
+    "looks_like_key",
 ]
 
 # Prefixes vendors put on their keys (each followed by a random part); case matters.
@@ -91,7 +92,7 @@ def _random_run(text: str) -> bool:
         pieces = [p for p in re.split(r"[-_]", token) if p]
         if len({_kind(c) for c in "".join(pieces)}) < 3:
             continue
-        switches = sum(_kind(a) != _kind(b) for p in pieces for a, b in zip(p, p[1:]))
+        switches = sum(_kind(a) != _kind(b) for p in pieces for a, b in itertools.pairwise(p))
         if switches / sum(len(p) for p in pieces) >= _TOKEN_SWITCHES:
             return True
     return False

@@ -14,26 +14,67 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError, redact
+from .keys import (
+    env_name_problem,
+    has_key_prefix,
+    header_value_problem,
+    key_problem,
+    looks_like_env_name,
+    looks_like_key,
+)
 from .urls import normalize_base_url
 
 __all__ = ["LOCAL_PRESET_NAME", "Preset"]
 
 LOCAL_PRESET_NAME = "Local"
 
-# name -> (lowest, highest, how a message says it); None means no upper bound.
-_RANGES: dict[str, tuple[float, float | None, str]] = {
+# name -> (lowest, highest, how a message says it). Every bound is finite: an infinite or
+# astronomically large value would pass to the socket or the server and fail there instead.
+_RANGES: dict[str, tuple[float, float, str]] = {
     "temperature": (0.0, 2.0, "a number from 0 to 2"),
-    "max_tokens": (1, None, "a whole number of at least 1"),
-    "timeout": (0.0, None, "a number of seconds above 0"),
-    "input_price": (0.0, None, "a price of 0 or more"),
-    "output_price": (0.0, None, "a price of 0 or more"),
+    # Servers keep token counts in 32-bit integers (llama.cpp's n_predict, vLLM's SamplingParams).
+    "max_tokens": (1, 2**31 - 1, "a whole number from 1 to 2147483647"),
+    # A socket timeout must fit the platform's time_t; a day is longer than any answer.
+    "timeout": (0.0, 86400.0, "a number of seconds above 0, at most 86400 (a day)"),
+    "input_price": (0.0, 1e9, "a price of 0 or more"),
+    "output_price": (0.0, 1e9, "a price of 0 or more"),
 }
-_SECRET_HEADER = re.compile(r"api[-_]?key|token|secret|password|cookie|auth", re.I)
+_SECRET_HEADER = re.compile(r"api[-_]?key|token|secret|password|cookie|auth|sig", re.I)
+# Headers whose values are public identifiers that merely look random (org-…, proj_…): only
+# a vendor key prefix refuses a literal value under these names.
+_ID_HEADERS = frozenset({"openai-organization", "openai-project", "x-request-id"})
 _ENV_REFERENCE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
+_BEARER = re.compile(r"^bearer\s+", re.I)
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # a header name (RFC 9110 §5.6.2)
+_ENV_FIX = (
+    "Copy the key again from its provider and set the variable anew, without the stray "
+    "character (restart the kernel if Jupyter was started with it set)"
+)
 
 
 def _header_safe(text: str) -> bool:
     return text.isascii() and not any(ord(c) < 32 or ord(c) == 127 for c in text)
+
+
+def _clean_key(value: str) -> str:
+    """A key as pasted, minus what surrounds it in docs: whitespace and a `Bearer ` scheme."""
+    return _BEARER.sub("", value.strip())
+
+
+def _env_key(var: str, owner: str, what: str) -> str | None:
+    """The variable's value checked like a typed key; ConfigError naming var, never the value.
+
+    The value is dropped before raising, so no traceback frame (shown with its locals under
+    `%xmode Verbose`) holds it.
+    """
+    value = os.environ.get(var, "").strip()
+    if what == "key":
+        value = _clean_key(value)
+    problem = key_problem(value) if what == "key" else header_value_problem(value)
+    if problem is None:
+        return value or None
+    del value
+    raise ConfigError(f"{owner}: the environment variable {var} ({what}) {problem}. {_ENV_FIX}.")
 
 
 @dataclass(frozen=True)
@@ -62,43 +103,87 @@ class Preset:
     def __post_init__(self) -> None:
         # Normalising here means every path (panel, magic flag, file) agrees on one spelling.
         object.__setattr__(self, "name", self.name.strip())
+        if has_key_prefix(self.name):
+            raise ConfigError(
+                "A preset's name is shown everywhere and saved in plain text, and this one "
+                "looks like an API key. Name the preset after its server; put the key in the "
+                "API key field."
+            )
         object.__setattr__(self, "base_url", normalize_base_url(self.base_url))
         if not isinstance(self.model or "", str):
             raise ConfigError(
                 f"Preset {self.name!r}: the model id must be text, not {self.model!r}."
             )
         object.__setattr__(self, "model", (self.model or "").strip())
-        object.__setattr__(self, "headers", dict(self.headers or {}))
-        # A key read from a file often ends in a newline; sent as is it breaks the header.
-        object.__setattr__(self, "api_key", (self.api_key or "").strip() or None)
-        if self.api_key and not _header_safe(self.api_key):
+        if has_key_prefix(self.model):
             raise ConfigError(
-                f"Preset {self.name!r}: the API key holds characters an HTTP header cannot "
-                "carry (a line break inside it, or non-ASCII letters). Paste it again."
+                f"Preset {self.name!r}: the Model name looks like an API key. Put the key in "
+                "the API key field, and the model's id (e.g. llama3.2) as Model name."
             )
-        if self.api_key_env is not None:
-            object.__setattr__(self, "api_key_env", self.api_key_env.strip() or None)
+        object.__setattr__(self, "headers", dict(self.headers or {}))
+        self._check_key()
         self._check_headers()
         self._check_ranges()
 
+    def _check_key(self) -> None:
+        # A key read from a file often ends in a newline; one copied from docs may start with
+        # "Bearer ": neither belongs in the header value.
+        key = _clean_key(self.api_key or "") or None
+        object.__setattr__(self, "api_key", key)
+        if key is not None:
+            problem = key_problem(key)
+            if problem is None and looks_like_env_name(key):
+                problem = (
+                    "is the name of an environment variable, not a key. Put the name under "
+                    "'use environment variable' (api_key_env=...) instead"
+                )
+            del key  # not in this frame's locals when the error is shown
+            if problem:
+                raise ConfigError(f"Preset {self.name!r}: the API key {problem}.")
+        env = (self.api_key_env or "").strip()
+        ref = _ENV_REFERENCE.fullmatch(env)
+        if ref:  # "$OPENAI_API_KEY" and "${OPENAI_API_KEY}" name the same variable
+            env = ref.group(1) or ref.group(2)
+        problem = env_name_problem(env) if env else None
+        # Never quoted, nor kept in a frame: a key pasted here must not reach a message, a
+        # file, a log or a traceback.
+        object.__setattr__(self, "api_key_env", None if problem else env or None)
+        del env
+        if problem:
+            raise ConfigError(f"Preset {self.name!r}: the environment variable name {problem}.")
+
     def _check_headers(self) -> None:
         for header, value in self.headers.items():
-            if not _header_safe(str(header)) or not _header_safe(str(value)):
+            if not isinstance(header, str) or not isinstance(value, str):
                 raise ConfigError(
-                    f"Preset {self.name!r}: extra header {header!r} holds characters an HTTP "
-                    "header cannot carry (line breaks, non-ASCII letters)."
+                    f"Preset {self.name!r}: extra header names and values must be text."
+                )
+            if looks_like_key(header) or not _TOKEN.fullmatch(header):
+                raise ConfigError(
+                    f"Preset {self.name!r}: an extra header's name is not a header name "
+                    "(letters, digits and -, e.g. X-Api-Key)."
+                )
+            if not _header_safe(value):
+                raise ConfigError(
+                    f"Preset {self.name!r}: extra header {header!r} {header_value_problem(value)}."
                 )
             if header.lower() == "authorization":
                 raise ConfigError(
                     f"Preset {self.name!r}: put the key in the API key field, not in an "
                     "'Authorization' extra header, so it stays out of the presets file."
                 )
-            if _SECRET_HEADER.search(header) and not _ENV_REFERENCE.fullmatch(str(value)):
-                # Presets are saved in plain text (and shown in the panel): a gateway's
-                # `api-key` header must come from the environment, like the key itself.
+            if _ENV_REFERENCE.fullmatch(value.strip()):
+                continue
+            # Presets are saved in plain text (and shown in the panel): a secret, however
+            # its header is named, must come from the environment, like the key itself.
+            by_value = has_key_prefix(value) if header.lower() in _ID_HEADERS else None
+            if by_value is None:
+                by_value = looks_like_key(value)
+            if by_value or _SECRET_HEADER.search(header):
                 raise ConfigError(
-                    f"Preset {self.name!r}: the {header!r} header looks like a secret, and "
-                    "presets are saved in plain text. Put its value in an environment "
+                    f"Preset {self.name!r}: the {header!r} header "
+                    + ("holds what looks like a key" if by_value else "looks like a secret")
+                    + ", and presets are saved in plain text. Put its value in an environment "
                     "variable and write ${VAR} as the header value."
                 )
 
@@ -108,14 +193,17 @@ class Preset:
             if value is None:
                 continue
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
-            ok = number and low <= value and (high is None or value <= high)
+            # Comparisons are False for NaN, and the bounds are finite: NaN and inf fail here.
+            ok = number and low <= value <= high
             if name == "max_tokens":
                 ok = ok and float(value).is_integer()
+                if ok:
+                    object.__setattr__(self, name, int(value))  # 10.0 is sent as 10
             if name == "timeout":
                 ok = ok and value > 0
             if not ok:
                 raise ConfigError(
-                    f"Preset {self.name!r}: {name} must be {wording} (got {value!r}); "
+                    f"Preset {self.name!r}: {name} must be {wording} (got {_short(value)}); "
                     "leave it empty to use the server's default."
                 )
 
@@ -138,12 +226,15 @@ class Preset:
     # --- key -------------------------------------------------------------------------------
 
     def resolve_key(self) -> str | None:
-        """The key to send: the direct one, else the named environment variable, else None."""
+        """The key to send: the direct one, else the named environment variable, else None.
+
+        Raises ConfigError (naming the variable, never its value) when the variable holds
+        what no HTTP header can carry: a line break, U+200B, a letter outside ASCII.
+        """
         if self.api_key:
             return self.api_key
         if self.api_key_env:
-            value = os.environ.get(self.api_key_env, "").strip()
-            return value or None
+            return _env_key(self.api_key_env, f"Preset {self.name!r}", "key")
         return None
 
     @property
@@ -185,12 +276,18 @@ class Preset:
 
     def secrets(self) -> tuple[str, ...]:
         """Everything of this preset a message must never show: the key, secret header
-        values (as sent), and the base URL's query string (some gateways take a key there)."""
-        found = [self.resolve_key() or ""]
+        values (as sent), and the base URL's query string (some gateways take a key there).
+
+        Never raises: a variable that `resolve_key` would refuse is still scrubbed."""
+        found = [self.api_key or ""]
+        if self.api_key_env:
+            found.append(_clean_key(os.environ.get(self.api_key_env, "")))
         for header, value in self.headers.items():
-            if _SECRET_HEADER.search(header):
-                ref = _ENV_REFERENCE.fullmatch(str(value))
-                found.append(os.environ.get(ref.group(1) or ref.group(2), "") if ref else value)
+            ref = _ENV_REFERENCE.fullmatch(value.strip())
+            if ref:
+                found.append(os.environ.get(ref.group(1) or ref.group(2), "").strip())
+            elif _SECRET_HEADER.search(header):
+                found.append(value)
         found.append(urlsplit(self.base_url).query)
         return tuple(secret for secret in found if secret.strip())
 
@@ -199,20 +296,32 @@ class Preset:
         return redact(text, *self.secrets())
 
     def request_headers(self) -> dict[str, str]:
-        """The extra headers as sent: `${VAR}` values read from the environment now."""
-        out = {}
+        """The extra headers as sent: `${VAR}` values read from the environment now.
+
+        Raises ConfigError for a variable that is unset or holds what a header cannot carry.
+        Every value is checked before any is collected, so a failure leaves no dict of
+        secrets in a traceback frame.
+        """
         for header, value in self.headers.items():
-            ref = _ENV_REFERENCE.fullmatch(str(value))
-            if ref:
-                var = ref.group(1) or ref.group(2)
-                value = os.environ.get(var, "")
-                if not value:
-                    raise ConfigError(
-                        f"Preset {self.name!r}: the {header!r} header reads ${var}, which is "
-                        f"not set. Set it (os.environ[{var!r}] = ...) or remove the header."
-                    )
-            out[header] = str(value)
-        return out
+            ref = _ENV_REFERENCE.fullmatch(value.strip())
+            if ref is None:
+                continue
+            var = ref.group(1) or ref.group(2)
+            if not _env_key(var, f"Preset {self.name!r}", f"the {header!r} header"):
+                raise ConfigError(
+                    f"Preset {self.name!r}: the {header!r} header reads ${var}, which is "
+                    f"not set. Set it (os.environ[{var!r}] = ...) or remove the header."
+                )
+        # Also check the key here: a caller adding it after these headers then cannot fail.
+        self.resolve_key()
+        return {header: self._header_value(value) for header, value in self.headers.items()}
+
+    @staticmethod
+    def _header_value(value: str) -> str:
+        ref = _ENV_REFERENCE.fullmatch(value.strip())
+        if ref is None:
+            return value
+        return os.environ.get(ref.group(1) or ref.group(2), "").strip()
 
     def options(self, **overrides: Any) -> dict[str, Any]:
         """Request options that are set; overrides win, None means 'leave out'."""
@@ -237,3 +346,9 @@ class Preset:
     def from_dict(cls, data: Mapping[str, Any]) -> Preset:
         known = {f.name for f in dataclasses.fields(cls)} - {"api_key", "hint"}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def _short(value: Any) -> str:
+    """A refused value as a message shows it: 10**30 is not worth thirty digits."""
+    text = repr(value)
+    return text if len(text) <= 24 else text[:20] + "…"

@@ -6,6 +6,7 @@ Pooled connections, sync and async faces; the retry core itself lives in `retry.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 import weakref
@@ -17,7 +18,7 @@ import httpx
 from .._version import __version__
 from ..config.presets import Preset
 from ..config.urls import join_url
-from ..errors import CompatError, RequestTimeout
+from ..errors import CompatError, ConfigError, RequestTimeout
 from .diagnosis import body_error, decode_body, error_in_body, html_error, is_html, timeout_text
 from .protocol import (
     ChatResult,
@@ -138,11 +139,14 @@ class Client:
         if stream and preset.base_url not in self._no_stream_options:
             body["stream_options"] = {"include_usage": True}
         url = join_url(preset.base_url, "chat/completions")
+        # Encoded before any header exists: a body that cannot be sent fails in a frame that
+        # holds no key, and the headers dict lives only inside this one call.
+        content = _json_body(body)
         request = httpx.Request(
             "POST",
             url,
-            json=body,
-            headers=self._headers(preset),
+            content=content,
+            headers={**self._headers(preset), "Content-Type": "application/json"},
             extensions={"timeout": self._timeout(preset, timeout).as_dict()},
         )
         return request, model
@@ -338,6 +342,20 @@ class Client:
             self._no_stream_options.add(preset.base_url)
             return True
         return False
+
+
+def _json_body(body: dict[str, Any]) -> bytes:
+    """The request body as JSON bytes (as httpx encodes it); ConfigError when it cannot be."""
+    try:
+        text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        problem = str(exc)
+    else:
+        return text.encode("utf-8")
+    raise ConfigError(
+        f"The request cannot be sent as JSON ({problem}): messages must be text, and options "
+        "numbers or text (not NaN or infinity)."
+    )
 
 
 _client: Client | None = None
