@@ -60,6 +60,7 @@ _PREFIX_TAIL = 6  # "sk-SK" (a locale) is not a key; "sk-1234ab" is
 _RUN = re.compile(r"[A-Za-z0-9+/=]+")
 _RUN_LENGTH = 20  # shorter runs are words, dates and versions, not keys
 _RUN_ENTROPY = 3.0  # bits per character; English words and CAPS_NAMES stay below with digits
+_HEX_ENTROPY = 2.0  # a random 32-digit hex key falls under 3.0 about once in 8,000
 # base64url keys also hold - and _: there, random text changes between capitals, small letters
 # and digits at most characters, words and model ids (DeepSeek-R1-Distill) at few.
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{24,}")
@@ -86,7 +87,10 @@ def _random_run(text: str) -> bool:
             continue
         has_digit = any(c.isdigit() for c in run)
         has_letter = any(c.isalpha() for c in run)
-        if has_digit and has_letter and _entropy(run) >= _RUN_ENTROPY:
+        # Hex keys (Azure, API Management) draw from 16 symbols: their entropy runs lower.
+        hexadecimal = len(run) >= 32 and all(c in "0123456789abcdefABCDEF" for c in run)
+        floor = _HEX_ENTROPY if hexadecimal else _RUN_ENTROPY
+        if has_digit and has_letter and _entropy(run) >= floor:
             return True
     for token in _TOKEN.findall(text):
         pieces = [p for p in re.split(r"[-_]", token) if p]
