@@ -248,7 +248,8 @@ def test_each_candidate_translates_into_its_presets_language(
     ip: Any, server: FakeServer, second: FakeServer
 ) -> None:
     get_store().save(Preset("One", server.base_url, "test-model", target_language="German"))
-    get_store().save(Preset("Two", second.base_url, "test-model", target_language="French"))
+    # A tag or a name: both are shown and sent as one language.
+    get_store().save(Preset("Two", second.base_url, "test-model", target_language="fr"))
     get_store().save(Preset("Three", second.base_url, "other-model"))
 
     def targets() -> list[str]:
@@ -257,7 +258,7 @@ def test_each_candidate_translates_into_its_presets_language(
         return sorted(s.split(" into ")[1].split(".")[0] for s in sent)
 
     cmp = compat_nb.compare(TEXT, presets=["One", "Two", "Three"])
-    assert targets() == ["English", "French", "German"]  # Three has none: the default
+    assert targets() == ["English (en)", "French (fr)", "German (de)"]  # Three: the default
     assert cmp.candidates == [
         "One · test-model → German",
         "Two · test-model → French",
@@ -266,8 +267,8 @@ def test_each_candidate_translates_into_its_presets_language(
     assert cmp.target_language == "German, French, English"
 
     server.reset(), second.reset()
-    cmp = compat_nb.compare(TEXT, presets=["One", "Two"], to="Italian")
-    assert targets() == ["Italian", "Italian"]
+    cmp = compat_nb.compare(TEXT, presets=["One", "Two"], to="it")
+    assert targets() == ["Italian (it)", "Italian (it)"]
     assert cmp.candidates == ["One", "Two"] and cmp.target_language == "Italian"
 
     server.reset(), second.reset()
@@ -276,7 +277,7 @@ def test_each_candidate_translates_into_its_presets_language(
         ip.run_cell_magic("translate", "-p One -p Three -o cmp", TEXT)
     finally:
         ip.run_line_magic("config", 'TranslateMagics.target_language = "English"')
-    assert targets() == ["German", "Spanish"]
+    assert targets() == ["German (de)", "Spanish (es)"]
     assert ip.user_ns["cmp"].candidates == [
         "One · test-model → German",
         "Three · other-model → Spanish",

@@ -65,3 +65,66 @@ def test_a_typo_of_a_major_language_is_not_offered_an_obscure_one_first():
     with pytest.raises(ConfigError) as caught:
         resolve_language("Spansh")
     assert str(caught.value).index("Spanish (es)") < str(caught.value).index("Pashto")
+
+
+# --- every place a language is taken --------------------------------------------------------
+
+
+@pytest.fixture
+def local(server):
+    from compat_nb.config.presets import Preset
+    from compat_nb.config.store import get_store
+
+    get_store().save(Preset("Here", server.base_url, "test-model"))
+    get_store().use("Here")
+    return server
+
+
+def prompts(server) -> list[str]:
+    return [r.body["messages"][0]["content"] for r in server.chat_requests()]
+
+
+def test_the_cell_magic_takes_tags_and_names_and_refuses_unknown_ones(ip, local, capsys):
+    ip.run_cell("%%translate -t pt-BR -f en -o t\nHello")
+    assert "into Brazilian Portuguese (pt-BR) from English (en)." in prompts(local)[0]
+    assert ip.user_ns["t"].target_language == "Brazilian Portuguese"
+
+    result = ip.run_cell("%%translate -t Frnch\nHello")
+    assert not result.success and len(local.chat_requests()) == 1  # nothing sent
+    shown = capsys.readouterr()
+    assert "Unknown language 'Frnch'. Closest: French (fr)" in shown.out + shown.err
+    assert "Traceback" not in shown.out + shown.err
+
+
+def test_config_and_preset_languages_resolve_the_same_way(ip, local):
+    from compat_nb.config.presets import Preset
+    from compat_nb.config.store import get_store
+
+    ip.run_line_magic("config", 'TranslateMagics.target_language = "zh_hant"')
+    ip.run_cell("%%translate -o t\nHello")
+    assert "into Traditional Chinese (zh-Hant)." in prompts(local)[-1]
+    get_store().save(Preset("Here", local.base_url, "test-model", target_language="français"))
+    ip.run_cell("%%translate -o t\nHello")
+    assert "into French (fr)." in prompts(local)[-1]
+    assert ip.user_ns["t"].target_language == "French"
+
+
+def test_the_python_api_resolves_languages_before_sending(local):
+    import compat_nb
+
+    t = compat_nb.translate("Hello", to="fr")
+    assert t.target_language == "French" and "into French (fr)." in prompts(local)[-1]
+    many = compat_nb.translate_many(["Hello", "Bye"], to="pt-BR", source="English")
+    assert {m.target_language for m in many} == {"Brazilian Portuguese"}
+    assert "into Brazilian Portuguese (pt-BR) from English (en)." in prompts(local)[-1]
+    cmp = compat_nb.compare("Hello", presets=["Here"], to="de")
+    assert cmp.target_language == "German"
+    sent = len(local.chat_requests())
+    for call in (
+        lambda: compat_nb.translate("Hello", to="Frnch"),
+        lambda: compat_nb.translate_many(["Hello"], to="xx"),
+        lambda: compat_nb.compare("Hello", presets=["Here"], to="xx"),
+    ):
+        with pytest.raises(ConfigError, match="Unknown language"):
+            call()
+    assert len(local.chat_requests()) == sent

@@ -136,12 +136,12 @@ def test_system_prompt_has_target_and_preset_prompt_after_fixed_part(
     run(ip, capsys, "%%translate --to Italian --from English --system 'Be terse.'\nHello")
     first, second = (system_message(r) for r in server.chat_requests())
     assert first.startswith("You are a translation engine.")
-    assert "into French" in first
+    assert "into French (fr)" in first
     assert "Keep Markdown" in first and "Output only the translation" in first
     assert first.index("Output only the translation") < first.index("Use the tu form.")
     assert first.endswith("Use the tu form.")
     # A flag's prompt replaces the preset's extra prompt, never the fixed instruction.
-    assert "into Italian from English" in second
+    assert "into Italian (it) from English (en)" in second
     assert second.startswith("You are a translation engine.") and second.endswith("Be terse.")
 
 

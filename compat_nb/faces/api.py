@@ -18,7 +18,7 @@ from ..work.chunking import (
     texts_of,
 )
 from ..work.comparison import Comparison, ViewFactory
-from ..work.translation import DEFAULT_TARGET, resolve_preset
+from ..work.translation import DEFAULT_TARGET, language_name, resolve_preset
 from . import display
 from .live import LiveGrid, Progress
 
@@ -122,7 +122,8 @@ def translate_many(
     """
     items, series = texts_of(texts)
     resolved = resolve_preset(preset, **overrides)
-    target = to or resolved.target_language or DEFAULT_TARGET
+    target = language_name(to or resolved.target_language or DEFAULT_TARGET)
+    source = language_name(source) if source else None
     kernel = display.in_kernel()
     bar = Progress(kernel=kernel) if (kernel if progress is None else progress) else None
     results = run_sync(

@@ -15,7 +15,7 @@ from ..wire.client import get_client
 from ..wire.protocol import ChatResult
 from ..work.chunking import Batch
 from ..work.comparison import Comparison, ComparisonSession
-from ..work.translation import Translation, build_messages, record
+from ..work.translation import Translation, build_messages, language_name, record
 from . import display
 from .api import live_grid
 from .display import StreamDisplay, result_bundle
@@ -33,8 +33,9 @@ def translate_in_cell(
     A failure is shown and raised (one paragraph, no traceback) after the partial text is
     kept; Ctrl-C keeps the partial text and returns it.
     """
-    target = opts.to or preset.target_language or settings.target_language
+    target = language_name(opts.to or preset.target_language or settings.target_language)
     source = opts.source or settings.source_language
+    source = language_name(source) if source else None
     if len(text) > settings.chunk_chars:
         return translate_long_in_cell(settings, text, preset, opts, target=target, source=source)
     messages = build_messages(text, to=target, source=source, system=preset.system_prompt)

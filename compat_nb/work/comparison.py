@@ -25,6 +25,7 @@ from .translation import (
     Translation,
     build_messages,
     format_ms,
+    language_name,
     record_runs,
     resolve_preset,
 )
@@ -241,7 +242,10 @@ class ComparisonSession:
             raise ConfigError(f"runs must be 1 or more, not {runs}.")
         self.text, self.candidates = text, list(candidates)
         # As for one preset: `to`, else the preset's own target language, else the default.
-        self.targets = [to or p.target_language or default_to for p in self.candidates]
+        self.targets = [
+            language_name(to or p.target_language or default_to) for p in self.candidates
+        ]
+        source = language_name(source) if source else None
         self.labels = _labels(self.candidates, self.targets)
         self.source, self.runs, self.stream, self.record = source, runs, stream, record
         self.limit = concurrency or min(len(self.candidates), COMPARE_LIMIT)

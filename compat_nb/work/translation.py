@@ -22,6 +22,7 @@ from ..errors import CompatError, ConfigError
 from ..wire.client import get_client
 from ..wire.protocol import ChatResult, Usage, cost_of, tokens_per_second
 from . import history
+from .languages import resolve_language
 
 __all__ = [
     "DEFAULT_TARGET",
@@ -50,11 +51,23 @@ _INSTRUCTION = (
 )
 
 
+def language_name(value: str) -> str:
+    """A language given by tag or name ("fr", "pt-BR", "French") as the English name results
+    carry ("French", "Brazilian Portuguese"); ConfigError naming the closest when unknown."""
+    return resolve_language(value).english_name
+
+
 def build_messages(
     text: str, *, to: str, source: str | None = None, system: str | None = None
 ) -> list[dict[str, str]]:
-    """The chat messages for one translation; the text goes literally as the user message."""
-    instruction = _INSTRUCTION.format(target=to, source=f" from {source}" if source else "")
+    """The chat messages for one translation; the text goes literally as the user message.
+
+    `to` and `source` are tags or names; the prompt names each in English with its BCP 47
+    tag ("Brazilian Portuguese (pt-BR)"), which leaves a model no doubt about the variety.
+    """
+    target = resolve_language(to).prompt_name
+    origin = f" from {resolve_language(source).prompt_name}" if source else ""
+    instruction = _INSTRUCTION.format(target=target, source=origin)
     if system and system.strip():
         # Appended, never replacing the fixed part: a preset's style note must not be able
         # to turn the translator into a chat assistant.
@@ -229,7 +242,7 @@ def _prepare(
     if not isinstance(text, str):
         raise ConfigError(f"translate() takes text as str, not {type(text).__name__}.")
     resolved = resolve_preset(preset, **overrides)
-    target = to or resolved.target_language or DEFAULT_TARGET
+    target = language_name(to or resolved.target_language or DEFAULT_TARGET)
     messages = build_messages(text, to=target, source=source, system=resolved.system_prompt)
     return resolved, messages, target
 
