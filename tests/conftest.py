@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from server import FakeServer  # tests/ is on pythonpath (pyproject.toml)
@@ -49,3 +50,32 @@ def ip() -> Iterator[object]:
     yield shell
     shell.run_line_magic("unload_ext", "compat_nb")
     shell.config.pop("TranslateMagics", None)  # the next load starts from the defaults
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
+    """One JupyterLab server (which also serves Notebook 7) and one headless Chromium for every
+    browser test of the session: (JupyterLab, browser context). Each test opens its own page
+    and kernel (browser_support.notebook.NotebookPage)."""
+    from browser_support.lab import CHROMIUM_ARGS, JupyterLab, chromium_path, require_browser
+
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
+    artifacts = Path(__file__).parent / "artifacts"  # screenshots and figures, kept by CI
+    artifacts.mkdir(exist_ok=True)
+    (artifacts / "contrast.txt").unlink(missing_ok=True)
+    home = tmp_path_factory.mktemp("jupyter")
+    root = home / "notebooks"
+    root.mkdir()
+    with JupyterLab(root, home) as lab, sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(home / "chromium-profile"),
+            executable_path=chromium_path(),
+            headless=True,
+            args=CHROMIUM_ARGS,
+        )
+        try:
+            yield lab, context
+        finally:
+            context.close()

@@ -47,6 +47,24 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def require_browser() -> None:
+    """Skip (or, with COMPAT_NB_REQUIRE_BROWSER=1 as in CI, fail) without Playwright or Chromium."""
+    import pytest
+
+    missing = []
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("playwright (pip install playwright)")
+    if chromium_path() is None:
+        missing.append("chromium (apt-get install chromium)")
+    if missing:
+        message = "browser tests need " + ", ".join(missing)
+        if os.environ.get("COMPAT_NB_REQUIRE_BROWSER"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -118,11 +136,33 @@ class JupyterLab:
             time.sleep(0.2)
         raise TimeoutError(f"JupyterLab did not answer within {timeout} s:\n{self.log()}")
 
-    def api(self, method: str, path: str) -> Any:
+    def api(self, method: str, path: str, body: Any = None) -> Any:
         headers = {"Authorization": f"token {self.token}"}
-        response = httpx.request(method, f"{self.base}/{path}", headers=headers, timeout=5)
+        response = httpx.request(
+            method, f"{self.base}/{path}", headers=headers, json=body, timeout=5
+        )
         response.raise_for_status()
         return response.json() if response.content else None
+
+    def add_kernel(self, name: str, env: dict[str, str]) -> str:
+        """A kernelspec running this Python with `env` added: one isolated kernel per test,
+        while the server (and its start-up cost) is shared by the whole session."""
+        directory = self.home / "jupyter_data_dir" / "kernels" / name
+        directory.mkdir(parents=True, exist_ok=True)
+        spec = {
+            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": name,
+            "language": "python",
+            "env": env,
+        }
+        (directory / "kernel.json").write_text(json.dumps(spec))
+        return name
+
+    def set_theme(self, theme: str) -> None:
+        """JupyterLab's theme ("JupyterLab Light" or "JupyterLab Dark") for pages opened next;
+        Notebook 7 reads the same user setting."""
+        raw = json.dumps({"theme": theme, "adaptive-theme": False})
+        self.api("PUT", "lab/api/settings/@jupyterlab/apputils-extension:themes", {"raw": raw})
 
     def kernel_state(self, notebook: str) -> str | None:
         for session in self.api("GET", "api/sessions"):
@@ -137,6 +177,12 @@ class JupyterLab:
                 return
             time.sleep(0.2)
         raise TimeoutError(f"the kernel of {notebook} did not become idle in {timeout} s")
+
+    def stop_kernel(self, notebook: str) -> None:
+        """Shut the notebook's kernel down (the next test's kernel gets the CPU)."""
+        for session in self.api("GET", "api/sessions"):
+            if session.get("path") == notebook:
+                self.api("DELETE", f"api/sessions/{session['id']}")
 
     def log(self) -> str:
         try:
