@@ -7,7 +7,6 @@ and the shared client. Imported when a panel is first shown, never by `%load_ext
 from __future__ import annotations
 
 import dataclasses
-import html
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -17,10 +16,13 @@ from traitlets import Bool, Unicode, observe
 
 from ..config.presets import Preset
 from ..config.store import PresetStore, get_store
+from ..config.urls import normalize_base_url
 from ..errors import CompatError, ConfigError, redact
 from ..wire.client import DEFAULT_READ_TIMEOUT, get_client
 from ..wire.protocol import ConnectionReport
+from ..work.markup import message_html, tone
 from .widgets import (
+    FORM_CSS,
     LABEL_WIDTH,
     HeaderRows,
     NumberSpec,
@@ -32,6 +34,7 @@ from .widgets import (
     parse_number,
     row_label,
     show_if,
+    wrap_row,
 )
 
 __all__ = ["NEW_PRESET", "HeaderRows", "SettingsPanel", "settings_panel"]
@@ -40,7 +43,7 @@ T = TypeVar("T")
 
 NEW_PRESET = "New preset…"  # the store refuses to save a preset by this name
 DEFAULT_PRESET = "LM Studio"  # shown first when no preset is active yet
-_COLORS = {"ok": "#1a7f37", "warn": "#9a6700", "error": "#cf222e", "busy": "#57606a"}
+_TONES = {"ok": "ok", "warn": "warn", "error": "error", "busy": "muted"}  # message kind -> tone
 
 # Preset fields edited as text, and numeric ones: (type, lowest, highest, label, placeholder).
 _TEXT_FIELDS = ("base_url", "model", "api_key_env", "system_prompt", "target_language")
@@ -101,8 +104,12 @@ class SettingsPanel(w.VBox):
         self._facts = _StoreFacts()
         self._test_thread: threading.Thread | None = None
         self.last_report: ConnectionReport | None = None
-        self._message = ""
+        # What each message line says, as plain text, and which one spoke last.
+        self._said = {"status": "", "feedback": ""}
+        self._latest = "status"
         self._build()
+        # As wide as the notebook allows, up to a comfortable reading width.
+        kwargs.setdefault("layout", w.Layout(width="100%", max_width="52em"))
         super().__init__(children=self._layout_children(), **kwargs)
         self.add_class("compat-nb-panel")
         self._wire()
@@ -115,25 +122,33 @@ class SettingsPanel(w.VBox):
     # --- building ----------------------------------------------------------------------------
 
     def _build(self) -> None:
-        self.title = w.HTML("<b>Local LLM &amp; OpenAI-compatible providers</b>")
+        # The title carries the panel's stylesheet: no extra row, gone with the panel.
+        title = "<b>Local LLM &amp; OpenAI-compatible providers</b>"
+        self.title = w.HTML(f"<style>{FORM_CSS}</style>{title}")
         self.preset = form_field(w.Dropdown, "preset", "Preset")
         self.new_name = form_field(w.Text, "new_name", "Name", placeholder="name of the new preset")
         self.base_url = form_field(
             w.Text, "base_url", "Base URL", placeholder="http://127.0.0.1:1234/v1"
         )
-        self.api_key = form_field(w.Password, "api_key", "API Key (optional)")
+        # Synced when typing ends (Enter or leaving the field), so a pasted endpoint URL can be
+        # shown trimmed to its root without fighting the user's typing.
+        self.base_url.continuous_update = False
+        self.api_key = form_field(w.Password, "api_key", "API key (optional)")
         self.api_key.continuous_update = False  # one sync when typing ends, not one per key
         self.api_key_env = form_field(
-            w.Text, "api_key_env", "use environment variable", placeholder="e.g. OPENAI_API_KEY"
+            w.Text, "api_key_env", "Use environment variable", placeholder="e.g. OPENAI_API_KEY"
         )
         self.model = form_field(
             w.Combobox, "model", "Model name", placeholder="exact model id", ensure_option=False
         )
-        self.test_button = button("test_button", "Test Connection", icon="plug")
-        self.status = css(w.HTML(layout=w.Layout(max_width="600px")), "status")
+        self.test_button = button("test_button", "Test connection", icon="plug")
+        # Each message shows beside the button that caused it: the test result by Test
+        # connection, what Save, Use, Delete, Reset and Forget did by those buttons.
+        self.status = _message_line("status")
+        self.feedback = _message_line("feedback")
         # Under the selector, aligned with the fields: it describes the preset chosen.
         indent = f"0 0 0 calc({LABEL_WIDTH} + 8px)"
-        self.summary = css(w.HTML(layout=w.Layout(margin=indent, max_width="600px")), "summary")
+        self.summary = css(w.HTML(layout=w.Layout(margin=indent)), "summary")
         for name, (*_, label, placeholder) in _NUMBER_FIELDS.items():
             setattr(self, name, form_field(w.Text, name, label, placeholder=placeholder))
         self.system_prompt = form_field(
@@ -159,7 +174,7 @@ class SettingsPanel(w.VBox):
                 self.temperature,
                 self.max_tokens,
                 self.system_prompt,
-                w.HBox([row_label("Extra headers"), self.headers]),
+                wrap_row(row_label("Extra headers"), self.headers, name="headers-row"),
                 self.timeout,
                 self.target_language,
                 self.input_price,
@@ -167,7 +182,7 @@ class SettingsPanel(w.VBox):
             ]
         )
         self.advanced = w.Accordion(
-            children=[advanced], titles=("Advanced",), layout=w.Layout(width="650px")
+            children=[advanced], titles=("Advanced",), layout=w.Layout(width="auto")
         )
         buttons = [self.save_button, self.use_button, self.delete_button, self.reset_button]
         return [
@@ -179,9 +194,9 @@ class SettingsPanel(w.VBox):
             self.api_key,
             self.api_key_env,
             self.model,
-            w.HBox([self.test_button, self.status], layout=w.Layout(align_items="center")),
+            wrap_row(self.test_button, self.status, name="test-row"),
             self.advanced,
-            w.HBox([*buttons, self.forget_key_button]),
+            wrap_row(*buttons, self.forget_key_button, self.feedback, name="actions"),
         ]
 
     def _wire(self) -> None:
@@ -194,6 +209,7 @@ class SettingsPanel(w.VBox):
         for name in ("new_name", *_TEXT_FIELDS, *_NUMBER_FIELDS, "api_key"):
             getattr(self, name).observe(self._on_field_change, "value")
         self.headers.observe(self._on_field_change, "value")
+        self.base_url.observe(self._on_base_url_change, "value")  # after the two above
         self.test_button.on_click(self._on_test_button_click)
         self.save_button.on_click(self._on_save_button_click)
         self.use_button.on_click(self._on_use_button_click)
@@ -233,7 +249,26 @@ class SettingsPanel(w.VBox):
 
     def _on_field_change(self, _change: Any) -> None:
         if not self._quiet:
+            self._reply("", "busy")  # "Saved …" no longer describes the form
             self._refresh_marks()
+
+    def _on_base_url_change(self, change: Any) -> None:
+        if self._quiet:
+            return
+        try:
+            root = normalize_base_url(change.new)
+        except ConfigError:
+            return  # said when the form is tested or saved; typing goes on meanwhile
+        if root == change.new:
+            return
+        self._quiet = True
+        try:
+            self.base_url.value = root
+        finally:
+            self._quiet = False
+        self._refresh_marks()
+        if root.rstrip("/") != change.new.strip().rstrip("/"):
+            self._say("Base URL trimmed to the API root: requests add `/chat/completions`.", "busy")
 
     def _on_test_button_click(self, _button: Any) -> None:
         self.test_connection()
@@ -253,7 +288,7 @@ class SettingsPanel(w.VBox):
     def _on_forget_key_button_click(self, _button: Any) -> None:
         name = self.selected
         self._write(lambda: self._store.forget_key(name), select=name)
-        self._say(f"Forgot the saved key for {name!r}.", "ok")
+        self._reply(f"Forgot the saved key for {name!r}.", "ok")
 
     def _on_store_change(self, _store: PresetStore) -> None:
         """Another panel (or the magic) wrote the store: follow it without losing edits."""
@@ -277,8 +312,9 @@ class SettingsPanel(w.VBox):
 
     @property
     def message(self) -> str:
-        """The status line as plain text."""
-        return self._message
+        """The latest message still shown (beside Test connection or the action buttons)."""
+        other = "status" if self._latest == "feedback" else "feedback"
+        return self._said[self._latest] or self._said[other]
 
     # --- actions -----------------------------------------------------------------------------
 
@@ -331,11 +367,12 @@ class SettingsPanel(w.VBox):
                 self._check_new_name(preset.name)
             saved: Preset = self._write(lambda: self._store.save(preset), select=preset.name)
         except CompatError as exc:
-            self._say(exc.message, "error")
+            self._reply(exc.message, "error")
             return None
         problems = saved.problems()
         note = f" Not usable yet: {' and '.join(problems)}." if problems else ""
-        self._say(f"Saved {saved.name!r}.{note}", "warn" if problems else "ok")
+        unlisted = self._unlisted_model()
+        self._reply(f"Saved {saved.name!r}.{note}{unlisted}", "warn" if note or unlisted else "ok")
         return saved
 
     def use(self) -> Preset | None:
@@ -347,9 +384,11 @@ class SettingsPanel(w.VBox):
             self._store.get(name).require_usable()  # says what is missing, and how to fill it
             preset: Preset = self._write(lambda: self._store.use(name), select=name)
         except CompatError as exc:
-            self._say(exc.message, "error")
+            self._reply(exc.message, "error")
             return None
-        self._say(f"%%translate now uses {name!r} ({preset.model} at {preset.base_url}).", "ok")
+        unlisted = self._unlisted_model()
+        text = f"%%translate now uses {name!r} ({preset.model} at {preset.base_url}).{unlisted}"
+        self._reply(text, "warn" if unlisted else "ok")
         return preset
 
     def delete(self) -> None:
@@ -358,13 +397,13 @@ class SettingsPanel(w.VBox):
         fallback = self._store.active_name
         fallback = fallback if fallback and fallback != name else DEFAULT_PRESET
         self._write(lambda: self._store.delete(name), select=fallback)
-        self._say(f"Deleted {name!r}.", "ok")
+        self._reply(f"Deleted {name!r}.", "ok")
 
     def reset(self) -> None:
         """Drop a built-in's saved changes (and its saved key)."""
         name = self.selected
         self._write(lambda: self._store.reset(name), select=name)
-        self._say(f"Reset {name!r} to its defaults.", "ok")
+        self._reply(f"Reset {name!r} to its defaults.", "ok")
 
     def close(self) -> None:
         """Stop following the store, drop a running test's result, close every child widget."""
@@ -462,13 +501,13 @@ class SettingsPanel(w.VBox):
         name, facts = self.selected, self._facts
         self.dirty = self._snapshot() != self._loaded
         creating, builtin, hint, active = not name, facts.builtin, facts.key_hint, facts.active
-        preset = Preset(
-            name,
-            base_url=self.base_url.value,
-            model=self.model.value,
-            api_key_env=self.api_key_env.value,
-        )
-        problems = preset.problems()
+        fields = (self.base_url.value, self.model.value, self.api_key_env.value)
+        preset: Preset | None = None
+        try:
+            preset = Preset(name, base_url=fields[0], model=fields[1], api_key_env=fields[2])
+            problems = preset.problems()
+        except ConfigError as exc:  # e.g. a malformed Base URL typed: say so, don't raise
+            problems = [exc.message.rstrip(".")]
 
         show_if(self.new_name, creating)
         show_if(self.delete_button, not creating and not builtin)
@@ -488,14 +527,14 @@ class SettingsPanel(w.VBox):
         if active:
             marks.append("<b>★ active for %%translate</b>")
         if self.dirty:
-            marks.append(f"<span style='color:{_COLORS['warn']}'>● unsaved changes</span>")
+            marks.append(tone("● unsaved changes", "warn", surface="ui"))
         if problems:
             fix = self._stored.hint if self._stored and self._stored.hint else None
             text = f"Not usable yet: {' and '.join(problems)}" + (f" — {fix}" if fix else ".")
-            marks.append(html.escape(text, quote=False))
-        if preset.key_status == "env unset" and not (self._typed_key or hint):
+            marks.append(message_html(text))
+        if preset and preset.key_status == "env unset" and not (self._typed_key or hint):
             unset = f"${preset.api_key_env} is not set in this kernel's environment."
-            marks.append(html.escape(unset, quote=False))
+            marks.append(message_html(unset))
         self.summary.value = " · ".join(marks)
 
     def _forget_report(self) -> None:
@@ -513,20 +552,38 @@ class SettingsPanel(w.VBox):
         kind = "ok" if report.ok and report.model_found is not False else "warn"
         self._say(text, kind if report.ok else "error")
 
-    def _say(self, text: str, kind: str) -> None:
+    def _unlisted_model(self) -> str:
+        """A warning to repeat after Save and Use while the tested server lacks the model."""
+        report = self.last_report
+        model = self.model.value.strip()
+        if report is None or not report.ok or not model or model in report.model_ids:
+            return ""
+        return f" The server did not list model {model!r} when tested: check its exact id."
+
+    def _say(self, text: str, kind: str, *, line: Any = None) -> None:
+        """Show a message on `line` (default: the one beside Test connection)."""
+        line = line or self.status
         # Messages come from the client and Preset, which redact keys; this is a second net.
         text = redact(text, self._typed_key, self._stored.api_key if self._stored else None)
-        self._message = text
-        if not text:
-            self.status.value = ""
-            return
-        escaped = html.escape(text, quote=False)
-        self.status.value = f"<span style='color:{_COLORS[kind]}'>{escaped}</span>"
+        key = "feedback" if line is self.feedback else "status"
+        self._said[key] = text
+        self._latest = key if text else self._latest
+        line.value = tone(message_html(text), _TONES[kind], surface="ui") if text else ""
+
+    def _reply(self, text: str, kind: str) -> None:
+        """Say what Save, Use, Delete, Reset or Forget did, beside those buttons."""
+        self._say(text, kind, line=self.feedback)
 
     @observe("testing")
     def _on_testing_change(self, change: Any) -> None:
         self.test_button.disabled = change.new
-        self.test_button.description = "Testing…" if change.new else "Test Connection"
+        self.test_button.description = "Testing…" if change.new else "Test connection"
+
+
+def _message_line(name: str) -> Any:
+    # Grows to the space left beside its button, and wraps under it when there is none.
+    layout = w.Layout(flex="1 1 16em", min_width="0", margin="0 0 0 0.5em")
+    return css(css(w.HTML(layout=layout), "message"), name)
 
 
 def settings_panel(name: str | None = None) -> SettingsPanel:

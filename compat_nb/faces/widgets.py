@@ -14,6 +14,7 @@ from traitlets import Dict, observe
 from ..errors import ConfigError
 
 __all__ = [
+    "FORM_CSS",
     "LABEL_WIDTH",
     "HeaderRows",
     "NumberSpec",
@@ -25,11 +26,45 @@ __all__ = [
     "parse_number",
     "row_label",
     "show_if",
+    "wrap_row",
 ]
 
-LABEL_WIDTH = "180px"  # "use environment variable" and "API Key (optional)" fit uncut
+# Labels share one width, in em so it follows the font; the panel's stylesheet also lets a
+# label grow past it (min-width: max-content) rather than cut it, and stacks labels above
+# their fields when the panel is narrow. The fallback holds where the stylesheet is dropped.
+LABEL_WIDTH = "var(--compat-nb-label-width, 13em)"
 _STYLE = {"description_width": LABEL_WIDTH}
-_WIDTH = "600px"
+
+# The settings panel's stylesheet, scoped to it (its title widget carries it). Widgets take
+# most of their look from layout traits; what those cannot say is here: labels that grow
+# rather than clip, messages with normal line spacing, code spans, and labels above fields
+# when the panel is narrow (a container query: it follows the notebook's width, not the
+# window's).
+FORM_CSS = """
+.compat-nb-panel { container: compat-nb-panel / inline-size; }
+.compat-nb-panel .widget-label { min-width: max-content; }
+.compat-nb-panel .compat-nb-row-label {
+  justify-content: flex-end; margin-right: calc(var(--jp-widgets-inline-margin, 4px) * 2);
+}
+.compat-nb-panel .compat-nb-message, .compat-nb-panel .compat-nb-summary { height: auto; }
+.compat-nb-panel .compat-nb-message .widget-html-content,
+.compat-nb-panel .compat-nb-summary .widget-html-content {
+  line-height: 1.45; white-space: normal; overflow-wrap: anywhere; padding: 0.3em 0;
+}
+.compat-nb-panel code {
+  font-family: var(--jp-code-font-family, monospace); font-size: 0.92em;
+  padding: 0 0.25em; border-radius: 3px;
+  background: var(--jp-layout-color2, rgba(128, 128, 128, 0.15));
+}
+@container compat-nb-panel (max-width: 34em) {
+  .compat-nb-panel .widget-inline-hbox { flex-wrap: wrap; height: auto; }
+  .compat-nb-panel .widget-inline-hbox > .widget-label,
+  .compat-nb-panel .compat-nb-row-label {
+    --compat-nb-label-width: 100%; text-align: left; justify-content: flex-start;
+  }
+  .compat-nb-panel .compat-nb-summary { margin-left: 0 !important; }
+}
+"""
 
 # A number typed as text: (type, lowest, highest, label, placeholder).
 NumberSpec = tuple[type, float | None, float | None, str, str]
@@ -44,20 +79,28 @@ def css(widget: W, name: str) -> W:
 
 
 def form_field(cls: Callable[..., W], name: str, description: str, **kwargs: Any) -> W:
-    layout = w.Layout(width=_WIDTH)
-    return css(cls(description=description, style=_STYLE, layout=layout, **kwargs), name)
+    # As wide as the panel: the field, not the label, gives way in a narrow notebook.
+    layout = w.Layout(width="auto")
+    field = cls(description=description, style=_STYLE, layout=layout, **kwargs)
+    return css(css(field, "field"), name)
 
 
 def button(name: str, description: str, **kwargs: Any) -> w.Button:
-    layout = w.Layout(width="auto", min_width="120px")
+    # As wide as its label and never squeezed: a row of buttons wraps instead.
+    layout = w.Layout(width="auto", min_width="8em", flex="0 0 auto")
     return css(w.Button(description=description, layout=layout, **kwargs), name)
 
 
-def row_label(text: str) -> w.HTML:
+def row_label(text: str) -> w.Label:
     # Looks like a field's description: as wide (with its margin), right-aligned.
-    style = "text-align:right; padding-right:8px; line-height:28px"
-    layout = w.Layout(width=f"calc({LABEL_WIDTH} + 8px)", flex="0 0 auto")
-    return w.HTML(f"<div style='{style}'>{text}</div>", layout=layout)
+    label = w.Label(text, layout=w.Layout(width=LABEL_WIDTH, flex="0 0 auto"))
+    return css(label, "row-label")
+
+
+def wrap_row(*children: w.Widget, name: str) -> w.HBox:
+    """Widgets side by side that wrap onto the next line when the panel is too narrow."""
+    layout = w.Layout(flex_flow="row wrap", align_items="center", width="auto")
+    return css(w.HBox(list(children), layout=layout), name)
 
 
 def descendants(widget: w.Widget) -> Iterator[w.Widget]:
@@ -108,6 +151,7 @@ class HeaderRows(w.VBox):
         self.add_button.layout.align_self = "flex-start"
         self.add_button.on_click(lambda _: self.add_row())
         self._syncing = False
+        kwargs.setdefault("layout", w.Layout(flex="1 1 16em", min_width="0"))
         super().__init__(children=[self.add_button], **kwargs)
 
     @property
@@ -115,10 +159,22 @@ class HeaderRows(w.VBox):
         return list(self.children[:-1])
 
     def add_row(self, name: str = "", value: str = "") -> w.HBox:
-        key = w.Text(name, placeholder="Header-Name", layout=w.Layout(width="150px"))
-        val = w.Text(value, placeholder="value", layout=w.Layout(width="214px"))
-        remove = w.Button(icon="times", tooltip="Remove this header", layout=w.Layout(width="36px"))
-        row = w.HBox([key, val, remove])
+        key = w.Text(
+            name,
+            placeholder="Header-Name",
+            layout=w.Layout(flex="2 1 8em", width="auto", min_width="0"),
+        )
+        val = w.Text(
+            value,
+            placeholder="value",
+            layout=w.Layout(flex="3 1 10em", width="auto", min_width="0"),
+        )
+        remove = w.Button(
+            icon="times",
+            tooltip="Remove this header",
+            layout=w.Layout(width="2.5em", flex="0 0 auto"),
+        )
+        row = w.HBox([key, val, remove], layout=w.Layout(width="auto"))
         remove.on_click(lambda _: self.remove_row(row))
         key.observe(self._on_row_change, "value")
         val.observe(self._on_row_change, "value")
