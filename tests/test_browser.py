@@ -48,12 +48,14 @@ def test_the_panel_sets_up_a_server_and_translates(browser, server, config_dir, 
         expect(panel.locator(".compat-nb-summary")).to_contain_text("● unsaved changes")
 
         panel.locator(".compat-nb-save").click()
-        expect(status).to_contain_text("Saved 'LM Studio'.")
+        feedback = panel.locator(".compat-nb-feedback")  # beside the buttons clicked
+        expect(feedback).to_contain_text("Saved 'LM Studio'.")
+        expect(status).to_contain_text("Connected. Found 3 models.")  # still true
         key_field = panel.locator(".compat-nb-api-key input")
         expect(key_field).to_have_value("")
         expect(key_field).to_have_attribute("placeholder", f"key saved (…{MARKER_KEY[-4:]})")
         panel.locator(".compat-nb-use").click()
-        expect(status).to_contain_text("%%translate now uses 'LM Studio'")
+        expect(feedback).to_contain_text("%%translate now uses 'LM Studio'")
         expect(panel.locator(".compat-nb-summary")).to_contain_text("★ active for %%translate")
 
         panel.get_by_text("Advanced").click()
