@@ -357,6 +357,10 @@ class _Handler(BaseHTTPRequestHandler):
         elif name == "fence":
             content = f"```\n{content}\n```"
         # "Tokens" are whitespace-separated words: deterministic and easy to assert on.
+        # Like a real server, an answer longer than max_tokens is cut there, reason "length".
+        finish, limit = "stop", body.get("max_tokens")
+        if isinstance(limit, int) and not isinstance(limit, bool) and len(content.split()) > limit:
+            content, finish = "".join(_pieces(content)[:limit]), "length"
         messages = [m for m in body["messages"] if isinstance(m, dict)]
         prompt = sum(len(_text(m.get("content")).split()) for m in messages)
         completion = len(content.split())
@@ -365,14 +369,14 @@ class _Handler(BaseHTTPRequestHandler):
         model = str(body.get("model") or (fake.models or ["test-model"])[0])
         base = {"id": f"chatcmpl-{next(fake._ids)}", "created": int(time.time()), "model": model}
         if body.get("stream") is True:
-            return self._stream(body, base, content, usage, fault)
+            return self._stream(body, base, content, usage, fault, finish)
 
         message = {"role": "assistant", "content": content}
         if name == "reasoning_field":
             message["reasoning_content"] = "Because."
         result: Json = {**base, "object": "chat.completion"}
         if name != "no_choices":
-            result["choices"] = [{"index": 0, "message": message, "finish_reason": "stop"}]
+            result["choices"] = [{"index": 0, "message": message, "finish_reason": finish}]
         if fake.send_usage:
             result["usage"] = usage
         payload = json.dumps(STREAM_ERROR if name == "stream_error" else result).encode()
@@ -381,7 +385,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, payload, "application/json", cut=len(payload) // 2)
         self._hang_up()
 
-    def _stream(self, body: Json, base: Json, content: str, usage: Json, fault: Any) -> None:
+    def _stream(
+        self, body: Json, base: Json, content: str, usage: Json, fault: Any, finish: str = "stop"
+    ) -> None:
         fake = self.server.fake
         name, params = (fault.name, fault.params) if fault else (None, {})
         chunk_delay = fake.chunk_delay
@@ -403,7 +409,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif name == "no_choices":
             events = [{**base, "object": CHUNK}, "[DONE]"]
         else:
-            events += [*words, chunk({}, "stop")]
+            events += [*words, chunk({}, finish)]
             # Like OpenAI, usage only on request; send_usage=False mimics servers ignoring it.
             options = body.get("stream_options")
             if fake.send_usage and isinstance(options, dict) and options.get("include_usage"):
