@@ -32,6 +32,9 @@ _EXPORTS = {
     "compare": "faces.api",
     "acompare": "faces.api",
     "translate_many": "faces.api",
+    "evaluate": "faces.evaluation",
+    "aevaluate": "faces.evaluation",
+    "Evaluation": "work.evaluation",
     "settings_panel": "faces.panel",
     "SettingsPanel": "faces.panel",
     "CompatError": "errors",
@@ -46,6 +49,7 @@ __all__ = [
     "CompatError",
     "ConfigError",
     "ConnectionReport",
+    "Evaluation",
     "Preset",
     "PresetStore",
     "RetryPolicy",
@@ -54,8 +58,10 @@ __all__ = [
     "Usage",
     "__version__",
     "acompare",
+    "aevaluate",
     "atranslate",
     "compare",
+    "evaluate",
     "get_client",
     "get_store",
     "history",
@@ -74,10 +80,12 @@ if TYPE_CHECKING:
     from .config.urls import normalize_base_url
     from .errors import CompatError, ConfigError
     from .faces.api import acompare, compare, translate_many
+    from .faces.evaluation import aevaluate, evaluate
     from .faces.panel import SettingsPanel, settings_panel
     from .wire.client import Client, get_client
     from .wire.protocol import ChatResult, ConnectionReport, RetryPolicy, Usage
     from .work.comparison import Comparison
+    from .work.evaluation import Evaluation
     from .work.history import history
     from .work.translation import Translation, atranslate, translate
 

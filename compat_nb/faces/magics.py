@@ -116,18 +116,32 @@ class TranslateMagics(Magics):
     @argument(
         "--concurrency", type=int, metavar="N", help="Requests at once (pieces or candidates)."
     )
+    @argument(
+        "--eval",
+        nargs="?",
+        const="-",
+        metavar="FILE",
+        help="Evaluate the candidates on the texts in FILE (.csv/.tsv/.jsonl/.txt), or on the "
+        "cell's lines ('source ||| reference'): scores, flags and a leaderboard.",
+    )
+    @argument("--judge", metavar="PRESET", help="With --eval: a preset that scores each answer.")
+    @argument("--refresh", action="store_true", help="With --eval: ask again, ignore the cache.")
     @line_cell_magic
     def translate(self, line: str, cell: str | None = None) -> object:
         """Translate the cell, or run a command (see `%translate help`).
 
         %%translate [-t LANG] [-p NAME] [-m ID] ...
         Text to translate.
-        """
-        if cell is None:
-            from .commands import run_command  # at load only the magic is registered
 
-            return run_command(_split(line))
+        %translate --eval FILE -p A -p B -t LANG    (an evaluation needs no cell body)
+        """
         argv = _split(line)
+        if cell is None:
+            if not any(a == "--eval" or a.startswith("--eval=") for a in argv):
+                from .commands import run_command  # at load only the magic is registered
+
+                return run_command(argv)
+            cell = ""
         if any(_is_key_flag(a) for a in argv):
             raise UsageError(
                 "A key is never taken as a flag: it would be saved in the notebook. Use "
@@ -135,6 +149,9 @@ class TranslateMagics(Magics):
             )
         opts = CellOptions.from_args(self.translate.parser.parse_args(argv))
         cell = cell.rstrip("\n")  # IPython ends a cell body with newlines the user did not type
+        if opts.eval is not None:
+            self._evaluate(cell, opts)
+            return None
         if not cell.strip():
             raise UsageError("The cell is empty: write the text to translate below %%translate.")
         if opts.runs < 1:
@@ -162,6 +179,19 @@ class TranslateMagics(Magics):
     def _user_ns(self) -> dict[str, Any]:
         assert self.shell is not None
         return self.shell.user_ns
+
+    def _evaluate(self, cell: str, opts: CellOptions) -> None:
+        """`%%translate --eval`: the live matrix, then the leaderboard; -o keeps the Evaluation."""
+        from .evaluation import evaluate_in_cell
+
+        if opts.runs < 1 or (opts.concurrency is not None and opts.concurrency < 1):
+            raise UsageError("--runs and --concurrency must be 1 or more.")
+        try:
+            result = evaluate_in_cell(self, cell, self._candidates(opts), opts)
+        except ConfigError as exc:
+            raise UsageError(exc.message) from None
+        if opts.out:
+            self._user_ns[opts.out] = result
 
     def _candidates(self, opts: CellOptions) -> list[Preset]:
         """Every preset named × every model named; the preset's own model when none is."""

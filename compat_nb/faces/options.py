@@ -46,6 +46,9 @@ class CellOptions:
     runs: int = 1
     translate_code: bool = False
     concurrency: int | None = None
+    eval: str | None = None  # a file of texts, or "-": the cell's lines are the texts
+    judge: str | None = None
+    refresh: bool = False
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> CellOptions:

@@ -1,0 +1,103 @@
+"""An evaluation's requests run inside Dask: the missing cells split into one partition per
+worker, each worker sending its partition through its own client with the same per-server
+bound, the answers coming back to be cached, checked and scored here as each partition ends.
+
+With a `distributed` Client active, its workers are used; otherwise Dask's threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import ConfigError
+from ..wire.aio import run_sync
+from .evaluation import Evaluation
+from .evaluator import EvaluationView, Evaluator, Outcome, Request, ask, server_of
+
+__all__ = ["fetch_partition", "run_in_dask"]
+
+
+def fetch_partition(requests: list[Request], concurrency: int, stream: bool) -> list[Outcome]:
+    """Run on a worker: every request of a partition, `concurrency` at a time per server."""
+
+    async def go() -> list[Outcome]:
+        gates: dict[str, asyncio.Semaphore] = {}
+        for preset, _ in requests:
+            gates.setdefault(server_of(preset), asyncio.Semaphore(concurrency))
+        return list(
+            await asyncio.gather(
+                *(ask(p, m, stream=stream, gate=gates[server_of(p)]) for p, m in requests)
+            )
+        )
+
+    return run_sync(go()) if requests else []
+
+
+def _client() -> Any:
+    try:
+        from distributed import default_client
+
+        return default_client()
+    except (ImportError, ValueError):  # no distributed, or no Client made
+        return None
+
+
+def _compute(
+    parts: list[list[Request]],
+    concurrency: int,
+    stream: bool,
+    client: Any,
+    on_part: Callable[[int, list[Outcome]], None],
+) -> None:
+    import dask
+
+    tasks = [dask.delayed(fetch_partition)(part, concurrency, stream) for part in parts]
+    if client is None:
+        for i, outcomes in enumerate(dask.compute(*tasks, scheduler="threads")):
+            on_part(i, outcomes)
+        return
+    from distributed import as_completed
+
+    futures = client.compute(tasks)
+    index = {future.key: i for i, future in enumerate(futures)}
+    for future in as_completed(futures):
+        on_part(index[future.key], future.result())
+
+
+async def run_in_dask(
+    evaluator: Evaluator, *, partitions: int | None = None, view: EvaluationView | None = None
+) -> Evaluation:
+    """`evaluator.run` with its requests sent from Dask workers (see the module docstring)."""
+    try:
+        import dask  # noqa: F401
+    except ImportError:
+        raise ConfigError('dask=True needs Dask: pip install "dask[distributed]".') from None
+    client = _client()
+    if partitions is None:
+        workers = len(client.scheduler_info().get("workers", {})) if client is not None else 0
+        partitions = workers or os.cpu_count() or 1
+    if partitions < 1:
+        raise ConfigError(
+            f"dask= takes True or a number of partitions (1 or more), not {partitions}."
+        )
+
+    async def fetch_many(requests: list[Request]) -> list[Outcome]:
+        if not requests:
+            return []
+        size = -(-len(requests) // partitions)  # ceiling: at most `partitions` parts
+        parts = [requests[i : i + size] for i in range(0, len(requests), size)]
+        results: list[list[Outcome]] = [[] for _ in parts]
+
+        def on_part(i: int, outcomes: list[Outcome]) -> None:
+            results[i] = outcomes
+
+        # Dask blocks while it computes: off the event loop, so a live view keeps drawing.
+        await asyncio.to_thread(
+            _compute, parts, evaluator.concurrency, evaluator.stream, client, on_part
+        )
+        return [outcome for part in results for outcome in part]
+
+    return await evaluator.run_batched(fetch_many, view)

@@ -1,0 +1,416 @@
+"""Running an evaluation: every (text × candidate × run) cell, from the persisted cache when it
+can be, otherwise as one request on the shared async client, at most `concurrency` requests in
+flight per server; each answer checked, scored and (optionally) judged as soon as it arrives.
+
+Every finished answer is written to the cache at once, so an interrupted or crashed run
+resumes without repeating a paid call. A view (built by `compat_nb.faces`) sees each cell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from ..config.presets import Preset
+from ..errors import CompatError, StreamError
+from ..wire.client import get_client
+from ..wire.protocol import ChatResult, cost_of
+from . import checks, metrics
+from .cache import CachedAnswer, TranslationCache, cache_key
+from .candidates import Candidate
+from .evaluation import Cell, Evaluation
+from .judge import JUDGE_PROMPT_VERSION, judge_messages, parse_score
+from .testset import TestItem
+from .translation import PROMPT_VERSION, Translation, build_messages, clean_output, record_runs
+
+__all__ = ["DEFAULT_CONCURRENCY", "EvaluationView", "Evaluator", "Outcome", "Request", "ask"]
+
+DEFAULT_CONCURRENCY = 8  # requests in flight per server
+Messages = list[dict[str, str]]
+Request = tuple[Preset, Messages]
+FetchMany = Callable[[list[Request]], Awaitable[list["Outcome"]]]
+
+
+class EvaluationView(Protocol):
+    """What shows an evaluation while it runs (faces/evaluation.py builds one)."""
+
+    def start(self, evaluation: Evaluation) -> None: ...
+    def cell_done(self, cell: Cell) -> None: ...
+    async def tick(self) -> None: ...
+    def finish(self, evaluation: Evaluation) -> None: ...
+
+
+@dataclass
+class Outcome:
+    """What one request came to: a result, or an error (with any text received before it).
+    Plain data, so it can come back from a Dask worker."""
+
+    result: ChatResult | None = None
+    error: str | None = None
+    partial: str = ""
+
+
+def server_of(preset: Preset) -> str:
+    """scheme://host:port: the unit a concurrency bound applies to."""
+    parts = urlsplit(preset.base_url)
+    return f"{parts.scheme}://{parts.hostname}:{parts.port or ''}"
+
+
+async def ask(
+    preset: Preset, messages: Messages, *, stream: bool, gate: asyncio.Semaphore
+) -> Outcome:
+    """One chat request through the shared client (streamed, for the time to first token);
+    failures come back as an Outcome, never raised."""
+    client = get_client()
+    async with gate:
+        try:
+            if not stream:
+                return Outcome(await client.achat(preset, messages))
+            result: ChatResult | None = None
+            async for item in client.astream(preset, messages):
+                if isinstance(item, ChatResult):
+                    result = item
+            return Outcome(result)
+        except StreamError as exc:
+            return Outcome(error=preset.redact(exc.message), partial=exc.partial)
+        except CompatError as exc:
+            return Outcome(error=preset.redact(exc.message))
+        except Exception as exc:  # a bug in one cell must not take the others down
+            return Outcome(error=preset.redact(f"{type(exc).__name__}: {exc}"))
+
+
+def _answer_of(result: ChatResult, text: str) -> CachedAnswer:
+    return CachedAnswer(text, result.usage, result.finish_reason, result.latency_ms, result.ttft_ms)
+
+
+class Evaluator:
+    """One evaluation being run; `evaluation` fills in cell by cell (also when interrupted)."""
+
+    def __init__(
+        self,
+        items: Sequence[TestItem],
+        candidates: Sequence[Candidate],
+        *,
+        to: str,
+        source: str | None = None,
+        runs: int = 1,
+        judge: Candidate | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        stream: bool = True,
+        cache: TranslationCache | None = None,
+        refresh: bool = False,
+        record: bool = True,
+    ) -> None:
+        self.evaluation = Evaluation(list(items), list(candidates), to=to, source=source, runs=runs)
+        self.evaluation.judge = judge.label if judge else None
+        self.judge = judge
+        self.concurrency, self.stream = max(1, concurrency), stream
+        self.cache, self.refresh, self.record = cache, refresh, record
+        self.target_name = checks.language_name(to)
+        self.view: EvaluationView | None = None
+        self._gates: dict[str, asyncio.Semaphore] = {}
+        self._prompts: dict[int, str] = {}
+        self._fetched: list[tuple[Translation, Preset, int, str]] = []
+
+    # --- requests and keys ------------------------------------------------------------------------
+
+    def messages(self, cell: Cell) -> Messages:
+        preset = self.evaluation.candidates[cell.candidate].preset
+        ev = self.evaluation
+        text = ev.items[cell.item].source
+        return build_messages(text, to=ev.to, source=ev.source, system=preset.system_prompt)
+
+    def _instructions(self, candidate: int) -> str:
+        """The system prompt a candidate's answers are checked for echoes of."""
+        if candidate not in self._prompts:
+            preset = self.evaluation.candidates[candidate].preset
+            ev = self.evaluation
+            messages = build_messages("", to=ev.to, source=ev.source, system=preset.system_prompt)
+            self._prompts[candidate] = messages[0]["content"]
+        return self._prompts[candidate]
+
+    def key(self, cell: Cell) -> str:
+        """The cache key of a cell's translation; runs after the first are distinct samples."""
+        preset = self.evaluation.candidates[cell.candidate].preset
+        options = {**preset.options(), "system_prompt": preset.system_prompt}
+        options["run"] = cell.run if cell.run > 1 else None
+        return cache_key(
+            base_url=preset.base_url,
+            model=preset.model,
+            options=options,
+            prompt_version=PROMPT_VERSION,
+            target=self.evaluation.to,
+            source=self.evaluation.source,
+            text=self.evaluation.items[cell.item].source,
+        )
+
+    def judge_request(self, cell: Cell) -> tuple[str, Messages]:
+        """The judge's cache key and messages for a cell's answer (GEMBA-DA)."""
+        assert self.judge is not None
+        item = self.evaluation.items[cell.item]
+        source = self.evaluation.source
+        if source is None:  # GEMBA names the source language: identify it
+            ranked = checks.detect_language(item.source)
+            source = ranked[0][0] if ranked and ranked[0][1] >= 0.5 else None
+        messages = judge_messages(
+            source=item.source,
+            translation=cell.text,
+            source_lang=checks.language_name(source) if source else "the source language",
+            target_lang=self.target_name,
+            reference=item.reference,
+        )
+        preset = self.judge.preset
+        key = cache_key(
+            base_url=preset.base_url,
+            model=preset.model,
+            options={**preset.options(), "system_prompt": preset.system_prompt},
+            prompt_version=JUDGE_PROMPT_VERSION,
+            target=self.evaluation.to,
+            source=self.evaluation.source,
+            text=messages[0]["content"],
+        )
+        return key, messages
+
+    def _lookup(self, keys: list[str]) -> dict[str, CachedAnswer]:
+        if self.cache is None or self.refresh or not keys:
+            return {}
+        return self.cache.get_many(keys)
+
+    def _gate(self, preset: Preset) -> asyncio.Semaphore:
+        server = server_of(preset)
+        if server not in self._gates:
+            self._gates[server] = asyncio.Semaphore(self.concurrency)
+        return self._gates[server]
+
+    async def _ask(self, preset: Preset, messages: Messages) -> Outcome:
+        return await ask(preset, messages, stream=self.stream, gate=self._gate(preset))
+
+    # --- what an answer becomes -------------------------------------------------------------------
+
+    def _fill(self, cell: Cell, answer: CachedAnswer, *, cached: bool) -> None:
+        preset = self.evaluation.candidates[cell.candidate].preset
+        cell.text, cell.cached = answer.text, cached
+        cell.finish_reason, cell.usage = answer.finish_reason, answer.usage
+        cell.latency_ms, cell.ttft_ms = answer.latency_ms, answer.ttft_ms
+        cell.cost = cost_of(preset, answer.usage)
+
+    def translated(self, cell: Cell, key: str, outcome: Outcome) -> None:
+        """A fetched translation: cached at once, then checked and scored."""
+        candidate = self.evaluation.candidates[cell.candidate]
+        if outcome.result is None:
+            cell.text, cell.error = outcome.partial, outcome.error or "no answer"
+        else:
+            text = clean_output(outcome.result.text, self.evaluation.items[cell.item].source)
+            answer = _answer_of(outcome.result, text)
+            if self.cache is not None:
+                self.cache.put(key, answer)
+            self._fill(cell, answer, cached=False)
+        self._fetched.append(
+            (self._as_translation(cell, candidate), candidate.preset, cell.run, "evaluate")
+        )
+        self.check(cell)
+
+    def check(self, cell: Cell) -> None:
+        """Flags, and sentence scores when the text has a reference."""
+        item = self.evaluation.items[cell.item]
+        cell.flags = tuple(
+            checks.check_answer(
+                cell.text,
+                source=item.source,
+                target=self.evaluation.to,
+                reference=item.reference,
+                terms=item.terms,
+                finish_reason=cell.finish_reason,
+                error=cell.error,
+                instructions=[self._instructions(cell.candidate)],
+            )
+        )
+        if item.reference is not None:
+            answer = "" if cell.error else cell.text  # a failure scores as an empty answer
+            cell.scores = metrics.sentence_scores(answer, item.reference)
+
+    def needs_judging(self, cell: Cell) -> bool:
+        if self.judge is None:
+            return False
+        if cell.error or not cell.text.strip():
+            cell.judge_score = 0.0  # nothing to judge: "no meaning preserved"
+            return False
+        return True
+
+    def judged(
+        self, cell: Cell, messages: Messages, key: str, outcome: Outcome | CachedAnswer
+    ) -> None:
+        """The judge's answer (fetched, or cached) as the cell's 0–100 score."""
+        assert self.judge is not None
+        if isinstance(outcome, Outcome):
+            if outcome.result is None:
+                cell.judge_error = outcome.error
+                return
+            answer = _answer_of(outcome.result, outcome.result.text)
+            if self.cache is not None:
+                self.cache.put(key, answer)
+            row = _judge_row(answer, messages[0]["content"], self.judge, self.evaluation.to)
+            self._fetched.append((row, self.judge.preset, cell.run, "judge"))
+        else:
+            answer = outcome
+        cell.judge_score = parse_score(answer.text)
+        cell.judge_usage = answer.usage
+        cell.judge_cost = cost_of(self.judge.preset, answer.usage)
+        if cell.judge_score is None:
+            cell.judge_error = f"no score in the judge's answer: {answer.text[:80]!r}"
+
+    def done(self, cell: Cell) -> None:
+        cell.done = True
+        if self.view is not None:
+            self.view.cell_done(cell)
+
+    # --- the whole run ---------------------------------------------------------------------------
+
+    def _start(self, view: EvaluationView | None) -> tuple[list[str], dict[str, CachedAnswer]]:
+        """Every cell's key, and the cached cells filled in and checked."""
+        self.view = view
+        ev = self.evaluation
+        checks.warm_up()  # loading it mid-run would stall the requests in flight
+        keys = [self.key(cell) for cell in ev.cells]
+        hits = self._lookup(keys)
+        for cell, key in zip(ev.cells, keys, strict=True):
+            hit = hits.get(key)
+            if hit is not None:
+                self._fill(cell, hit, cached=True)
+                self.check(cell)
+        if view is not None:
+            view.start(ev)
+        return keys, hits
+
+    async def run(self, view: EvaluationView | None = None) -> Evaluation:
+        """Every cell, a fixed pool of workers per server; returns the Evaluation (filled in as
+        far as it got when cancelled)."""
+        ev, started = self.evaluation, time.perf_counter()
+        keys, hits = self._start(view)
+        queues: dict[str, deque[tuple[Cell, str | None]]] = {}
+        judging = self.judge is not None
+        for cell, key in zip(ev.cells, keys, strict=True):
+            if key in hits:
+                if not (judging and self.needs_judging(cell)):
+                    self.done(cell)
+                    continue
+                assert self.judge is not None
+                queues.setdefault(server_of(self.judge.preset), deque()).append((cell, None))
+            else:
+                preset = ev.candidates[cell.candidate].preset
+                queues.setdefault(server_of(preset), deque()).append((cell, key))
+
+        async def worker(queue: deque[tuple[Cell, str | None]]) -> None:
+            while queue:
+                cell, key = queue.popleft()
+                if key is not None:
+                    self.translated(cell, key, await self._ask(*self._request(cell)))
+                if self.needs_judging(cell):
+                    assert self.judge is not None
+                    judge_key, messages = self.judge_request(cell)
+                    known = self._lookup([judge_key]).get(judge_key)
+                    answer = known or await self._ask(self.judge.preset, messages)
+                    self.judged(cell, messages, judge_key, answer)
+                self.done(cell)
+
+        ticker = asyncio.ensure_future(view.tick()) if view is not None else None
+        try:
+            # A fixed pool per server: memory does not grow with the number of cells.
+            await asyncio.gather(
+                *(worker(q) for q in queues.values() for _ in range(self.concurrency))
+            )
+        finally:
+            if ticker is not None:
+                ticker.cancel()
+            self._end(started)
+        if view is not None:
+            view.finish(ev)
+        return ev
+
+    def _request(self, cell: Cell) -> Request:
+        return self.evaluation.candidates[cell.candidate].preset, self.messages(cell)
+
+    async def run_batched(
+        self, fetch_many: FetchMany, view: EvaluationView | None = None
+    ) -> Evaluation:
+        """The same evaluation with its requests sent in batches by `fetch_many` (e.g. on Dask
+        workers): first every missing translation, then every missing judgement."""
+        ev, started = self.evaluation, time.perf_counter()
+        keys, hits = self._start(view)
+        try:
+            missing = [
+                (cell, key) for cell, key in zip(ev.cells, keys, strict=True) if key not in hits
+            ]
+            outcomes = await fetch_many([self._request(cell) for cell, _ in missing])
+            for (cell, key), outcome in zip(missing, outcomes, strict=True):
+                self.translated(cell, key, outcome)
+            to_judge = [cell for cell in ev.cells if self.needs_judging(cell)]
+            asks = [(cell, *self.judge_request(cell)) for cell in to_judge]
+            known = self._lookup([key for _, key, _ in asks])
+            unknown = [(cell, key, messages) for cell, key, messages in asks if key not in known]
+            assert self.judge is not None or not unknown
+            judge_preset = self.judge.preset if self.judge else None
+            answers = await fetch_many([(judge_preset, m) for _, _, m in unknown])  # type: ignore[misc]
+            for (cell, key, messages), outcome in zip(unknown, answers, strict=True):
+                self.judged(cell, messages, key, outcome)
+            for cell, key, messages in asks:
+                if key in known:
+                    self.judged(cell, messages, key, known[key])
+            for cell in ev.cells:
+                self.done(cell)
+        finally:
+            self._end(started)
+        if view is not None:
+            view.finish(ev)
+        return ev
+
+    def _end(self, started: float) -> None:
+        ev = self.evaluation
+        ev.wall_ms = (time.perf_counter() - started) * 1000
+        ev.complete = all(cell.done for cell in ev.cells)
+        if self.record and self._fetched:
+            group = uuid.uuid4().hex[:12]  # ties the rows of one evaluation together
+            for kind in ("evaluate", "judge"):
+                rows = [(t, p, r) for t, p, r, k in self._fetched if k == kind]
+                if rows:
+                    record_runs(rows, kind=kind, comparison=group)
+        self._fetched.clear()
+
+    def _as_translation(self, cell: Cell, candidate: Candidate) -> Translation:
+        return Translation(
+            text=cell.text,
+            source_text=self.evaluation.items[cell.item].source,
+            target_language=self.evaluation.to,
+            preset=candidate.preset.name,
+            model=candidate.preset.model,
+            base_url=candidate.preset.base_url,
+            source_language=self.evaluation.source,
+            usage=cell.usage,
+            finish_reason=cell.finish_reason,
+            latency_ms=cell.latency_ms,
+            ttft_ms=cell.ttft_ms,
+            output_tokens=cell.usage.completion_tokens if cell.usage else None,
+            error=cell.error,
+        )
+
+
+def _judge_row(answer: CachedAnswer, prompt: str, judge: Candidate, target: str) -> Translation:
+    """A judge's answer as a history row (its cost and tokens are the judge's own)."""
+    return Translation(
+        text=answer.text,
+        source_text=prompt,
+        target_language=target,
+        preset=judge.preset.name,
+        model=judge.preset.model,
+        base_url=judge.preset.base_url,
+        usage=answer.usage,
+        finish_reason=answer.finish_reason,
+        latency_ms=answer.latency_ms,
+        ttft_ms=answer.ttft_ms,
+    )
