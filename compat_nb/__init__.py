@@ -37,6 +37,8 @@ _EXPORTS = {
     "Evaluation": "work.evaluation",
     "settings_panel": "faces.panel",
     "SettingsPanel": "faces.panel",
+    "translate_notebook": "faces.notebook",
+    "NotebookTranslation": "work.notebooks",
     "CompatError": "errors",
     "ConfigError": "errors",
 }
@@ -50,6 +52,7 @@ __all__ = [
     "ConfigError",
     "ConnectionReport",
     "Evaluation",
+    "NotebookTranslation",
     "Preset",
     "PresetStore",
     "RetryPolicy",
@@ -70,6 +73,7 @@ __all__ = [
     "settings_panel",
     "translate",
     "translate_many",
+    "translate_notebook",
     "unload_ipython_extension",
 ]
 
@@ -81,12 +85,14 @@ if TYPE_CHECKING:
     from .errors import CompatError, ConfigError
     from .faces.api import acompare, compare, translate_many
     from .faces.evaluation import aevaluate, evaluate
+    from .faces.notebook import translate_notebook
     from .faces.panel import SettingsPanel, settings_panel
     from .wire.client import Client, get_client
     from .wire.protocol import ChatResult, ConnectionReport, RetryPolicy, Usage
     from .work.comparison import Comparison
     from .work.evaluation import Evaluation
     from .work.history import history
+    from .work.notebooks import NotebookTranslation
     from .work.translation import Translation, atranslate, translate
 
 

@@ -30,7 +30,9 @@ COMMANDS_HELP = """\
 %translate test [NAME]         GET /models: reachable? how many models? latency
 %translate settings            the settings panel
 %translate history [-n N] [--model M]   recent runs
-%translate local start|status|stop [--model PATH] [--port N]   the bundled llama.cpp server"""
+%translate local start|status|stop [--model PATH] [--port N]   the bundled llama.cpp server
+%translate notebook PATH... --to LANG [--comments] [--glossary FILE] [-o OUT] [--force]
+                               translate notebooks and .md files (see `%translate notebook -h`)"""
 
 
 def run_command(argv: list[str]) -> object:
@@ -137,6 +139,27 @@ def local(rest: list[str]) -> None:
         print("Local server stopped." if server.stop() else "Local server was not running.")
 
 
+def notebook(rest: list[str]) -> object:
+    """`%translate notebook PATH… --to LANG …`: the shell command's arguments, in a cell."""
+    from .notebook import USAGE, add_arguments, run_command
+
+    parser = _parser("%translate notebook", f"%translate {USAGE}")
+    add_arguments(parser)
+    if any(a in ("-h", "--help") for a in rest):
+        print(parser.format_help())
+        return None
+    try:
+        args = parser.parse_args(rest)
+    except UsageError as exc:
+        raise UsageError(f"{exc}. Usage: %translate {USAGE}") from None
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    magics = shell.magics_manager.registry.get("TranslateMagics") if shell else None
+    run_command(args, default_to=getattr(magics, "target_language", None))
+    return None
+
+
 _COMMANDS: dict[str, Callable[[list[str]], object]] = {
     "use": use,
     "presets": presets,
@@ -144,4 +167,5 @@ _COMMANDS: dict[str, Callable[[list[str]], object]] = {
     "settings": settings,
     "history": history,
     "local": local,
+    "notebook": notebook,
 }

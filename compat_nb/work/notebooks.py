@@ -1,0 +1,440 @@
+"""Whole notebooks and Markdown files translated: every piece through one bounded queue, each
+finished piece in the persisted cache, the result checked and written without overwriting.
+
+`translate_notebooks(paths, to=...)` -> list[NotebookTranslation]; `translate_notebook(path)`
+for one. Progress goes to callbacks (`faces/` draws them); nothing here displays anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import glob
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config.presets import Preset
+from ..errors import CompatError, ConfigError
+from ..wire.protocol import Usage
+from .documents import Document, Part, headings, verify
+from .glossary import Glossary, Term, load_glossary
+from .languages import Language, resolve_language
+from .protected import restore
+
+__all__ = ["NotebookTranslation", "expand_paths", "output_path", "translate_notebooks"]
+
+NOTEBOOK_PROMPT = "nb-1"  # this module's additions to the prompt; part of every cache key
+_KINDS = {
+    "markdown": "The text is Markdown from a notebook or documentation page.",
+    "comment": "The text is a comment from Python source code: translate it as plain prose, "
+    "keeping identifiers and anything in backticks as they are.",
+    "docstring": "The text is a Python docstring: keep its layout, parameter names, "
+    "identifiers and any reStructuredText or doctest lines as they are.",
+}
+_HINTS = 20  # at most this many already-chosen heading translations go with one piece
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A part left in the source language: where, what it began with, and why."""
+
+    where: str
+    text: str
+    reason: str
+
+
+@dataclass
+class NotebookTranslation:
+    """What translating one notebook or Markdown file did.
+
+    `output` is the file written (None when nothing was). Counts: `cells` (cells whose prose
+    was translated, in full or in part), `pieces` (parts sent or taken from the cache),
+    `cached` (of those, from the cache), `failed` (left in the source language, marked with
+    an HTML comment in the cell). `glossary_misses`: (cell, term) for each required term a
+    translation lacks. `kept_cells`: code cells left alone with `comments=True`, and why.
+    `seconds` wall time; `usage` and `cost` (USD, from the preset's prices) for what was
+    fetched, not what came from the cache.
+    """
+
+    source: Path
+    output: Path | None
+    target: str
+    cells: int = 0
+    pieces: int = 0
+    cached: int = 0
+    failed: list[Failure] = field(default_factory=list)
+    glossary_misses: list[tuple[str, str]] = field(default_factory=list)
+    kept_cells: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    usage: Usage | None = None
+    cost: float | None = None
+
+    def summary(self) -> str:
+        """One line of counts, then one line per failure and glossary miss."""
+        where = f" → {self.output}" if self.output else " (not written)"
+        parts = [
+            f"{self.source}{where}: {self.cells} cells, {self.pieces} pieces "
+            f"({self.cached} from the cache), {len(self.failed)} failed, {self.seconds:.1f} s"
+        ]
+        if self.usage and self.usage.total_tokens:
+            parts[0] += f", {self.usage.total_tokens} tokens"
+        if self.cost:
+            parts[0] += f", ${self.cost:.4f}"
+        parts += [f"  ⚠ {f.where}: not translated ({f.reason}): {f.text!r}" for f in self.failed]
+        parts += [
+            f"  ⚠ {w}: glossary term {t!r} not in the translation" for w, t in self.glossary_misses
+        ]
+        parts += [f"  · {k} (code left as it was)" for k in self.kept_cells]
+        return "\n".join(parts)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_markdown_(self) -> str:
+        return "```text\n" + self.summary() + "\n```"
+
+
+@dataclass
+class _Job:
+    """One part of one unit of one document, with the terms that go with it."""
+
+    doc: int
+    unit: int
+    index: int
+    part: Part
+    terms: list[Term]
+    key: str = ""
+
+
+@dataclass
+class _Done:
+    text: str | None = None
+    problem: str | None = None
+    cached: bool = False
+    usage: Usage | None = None
+
+
+def expand_paths(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """Files, folders (every .ipynb and .md under them) and glob patterns (`docs/**/*.md`),
+    each file once, in order. ConfigError when a name matches nothing."""
+    found: list[Path] = []
+    for raw in paths:
+        text = os.fspath(raw)
+        path = Path(text).expanduser()
+        if path.is_dir():
+            hits = [p for ext in ("ipynb", "md") for p in path.rglob(f"*.{ext}")]
+            found += sorted(p for p in hits if ".ipynb_checkpoints" not in p.parts)
+        elif path.exists():
+            found.append(path)
+        elif glob.has_magic(text):
+            hits = [Path(p) for p in glob.glob(os.path.expanduser(text), recursive=True)]
+            found += sorted(p for p in hits if p.suffix.lower() in (".ipynb", ".md"))
+            if not hits:
+                raise ConfigError(f"No file matches {text!r}.")
+        else:
+            raise ConfigError(f"{text} not found: check the path.")
+    unique = list(dict.fromkeys(p.resolve() for p in found))
+    for path in unique:
+        if path.suffix.lower() not in (".ipynb", ".md"):
+            raise ConfigError(f"{path.name}: give .ipynb notebooks or .md files.")
+    if not unique:
+        raise ConfigError("No notebooks or .md files found in what was given.")
+    return unique
+
+
+def output_path(source: Path, tag: str, output: str | os.PathLike[str] | None, many: bool) -> Path:
+    """lesson.ipynb -> lesson.fr.ipynb beside it; or `output` (a file for one input, a
+    folder for several)."""
+    if output is None:
+        return source.with_name(f"{source.stem}.{tag}{source.suffix}")
+    out = Path(output).expanduser()
+    if many or out.is_dir() or os.fspath(output).endswith(os.sep):
+        return out.resolve() / source.name
+    return out.resolve()
+
+
+def _write_new(path: Path, text: str, *, force: bool) -> None:
+    """Write atomically (temp file, fsync, then into place): a reader never sees half a file.
+    Without `force`, an existing file is never replaced, even one created meanwhile."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        if force:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)  # fails if the name exists: no check-then-write race
+    except FileExistsError:
+        raise ConfigError(_exists(path)) from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def _exists(path: Path) -> str:
+    return (
+        f"{path} already exists: add --force (force=True) to replace it. Finished pieces come "
+        "from the cache, so only new or failed ones are translated again."
+    )
+
+
+class _Run:
+    """Every document's parts through one pool: cache first, then at most `concurrency`
+    requests at once, each answer checked and cached as soon as it arrives."""
+
+    def __init__(
+        self,
+        docs: list[Document],
+        preset: Preset,
+        language: Language,
+        source: Language | None,
+        glossary: Glossary | None,
+        on_piece: Callable[[int, int, bool], None],
+    ) -> None:
+        from .cache import cache_key
+        from .translation import PROMPT_VERSION
+
+        self.docs, self.preset, self.language, self.source = docs, preset, language, source
+        self.on_piece = on_piece
+        self.jobs: list[_Job] = []
+        for d, doc in enumerate(docs):
+            for u, unit in enumerate(doc.units):
+                for i, part in enumerate(unit.parts):
+                    terms = glossary.select(part.text) if glossary else []
+                    self.jobs.append(_Job(d, u, i, part, terms))
+        options = {**preset.options(), "system_prompt": preset.system_prompt}
+        for job in self.jobs:
+            job.key = cache_key(
+                base_url=preset.base_url,
+                model=preset.model,
+                options={
+                    **options,
+                    "kind": job.part.kind,
+                    "terms": [[t.source, t.target] for t in job.terms],
+                },
+                prompt_version=f"{PROMPT_VERSION}+{NOTEBOOK_PROMPT}",
+                target=language.tag,
+                source=source.tag if source else None,
+                text=job.part.text,
+            )
+        self.done: dict[str, _Done] = {}
+        self.chosen: list[dict[str, str]] = [{} for _ in docs]  # heading -> its translation
+
+    def _messages(self, job: _Job) -> list[dict[str, str]]:
+        from .translation import build_messages
+
+        extra = [self.preset.system_prompt or "", _KINDS[job.part.kind]]
+        extra.append(Glossary.instructions(job.terms))
+        hints = [(s, t) for s, t in self.chosen[job.doc].items() if s in job.part.text]
+        if hints:
+            lines = [f"- {s} → {t}" for s, t in hints[:_HINTS]]
+            extra.append("Headings already translated in this document (use the same words):")
+            extra.append("\n".join(lines))
+        return build_messages(
+            job.part.text,
+            to=self.language.prompt_name,
+            source=self.source.prompt_name if self.source else None,
+            system="\n\n".join(e for e in extra if e),
+        )
+
+    def _check(self, job: _Job, text: str) -> tuple[str, str | None]:
+        if job.part.kind != "markdown":
+            return text, None
+        text, problem = restore(job.part.text, text)
+        if problem is None:
+            before, after = headings(job.part.text), headings(text)
+            if len(before) == len(after) and [a for a, _ in before] == [a for a, _ in after]:
+                self.chosen[job.doc].update(
+                    (s, t) for (_, s), (_, t) in zip(before, after, strict=True)
+                )
+        return text, problem
+
+    async def run(self, concurrency: int) -> None:
+        from ..wire.client import get_client
+        from .cache import CachedAnswer, get_cache
+        from .translation import clean_output
+
+        cache, client = get_cache(), get_client()
+        hits = cache.get_many(j.key for j in self.jobs)
+        gate = asyncio.Semaphore(max(1, concurrency))
+        flight: dict[str, asyncio.Task[None]] = {}
+
+        async def fetch(job: _Job) -> None:
+            hit = hits.get(job.key)
+            if hit is not None:
+                text, problem = self._check(job, hit.text)
+                self.done[job.key] = _Done(text, problem, cached=True)
+                return
+            async with gate:
+                try:
+                    result = await client.achat(self.preset, self._messages(job))
+                except CompatError as exc:
+                    self.done[job.key] = _Done(problem=self.preset.redact(exc.message))
+                    return
+            text = clean_output(result.text, job.part.text)
+            if result.finish_reason == "length":
+                problem = "cut off at max tokens: raise max_tokens or lower chunk_chars"
+                self.done[job.key] = _Done(problem=problem, usage=result.usage)
+                return
+            text, problem = self._check(job, text)
+            if problem is None:  # an answer that broke the document is not kept for next time
+                answer = CachedAnswer(
+                    result.text,
+                    result.usage,
+                    result.finish_reason,
+                    result.latency_ms,
+                    result.ttft_ms,
+                )
+                cache.put(job.key, answer)
+            self.done[job.key] = _Done(
+                text if problem is None else None, problem, usage=result.usage
+            )
+
+        async def one(job: _Job) -> None:
+            if job.key not in flight:  # the same text twice is asked once
+                flight[job.key] = asyncio.ensure_future(fetch(job))
+            await flight[job.key]
+            self.on_piece(job.doc, job.unit, self.done[job.key].cached)
+
+        await asyncio.gather(*(one(job) for job in self.jobs))
+
+    def result(self, d: int) -> tuple[dict[int, str], NotebookTranslation]:
+        """The assembled text of each of document d's units, and its report (no output yet)."""
+        doc = self.docs[d]
+        report = NotebookTranslation(doc.path, None, self.language.tag)
+        report.kept_cells = list(doc.skipped)
+        texts: dict[int, str] = {}
+        usages: list[Usage] = []
+        for u, unit in enumerate(doc.units):
+            jobs = [j for j in self.jobs if j.doc == d and j.unit == u]
+            outcomes = [self.done.get(j.key, _Done(problem="interrupted")) for j in jobs]
+            translations = [o.text for o in outcomes]
+            notes = [o.problem for o in outcomes]
+            assembled = unit.assemble(translations, notes)
+            if unit.kind == "code" and assembled != unit.text:
+                from .code_comments import same_code
+
+                if not same_code(unit.text, assembled):
+                    report.kept_cells.append(
+                        f"{unit.where()}: translating its comments would change the code"
+                    )
+                    assembled = unit.text
+            texts[u] = assembled
+            report.cells += any(t is not None for t in translations)
+            report.pieces += len(jobs)
+            report.cached += sum(o.cached for o in outcomes)
+            for i, (job, outcome) in enumerate(zip(jobs, outcomes, strict=True)):
+                if outcome.usage is not None and not outcome.cached:
+                    usages.append(outcome.usage)
+                if outcome.text is None:
+                    short = " ".join(job.part.text.split())[:60]
+                    report.failed.append(Failure(unit.where(i), short, outcome.problem or "failed"))
+                else:
+                    for term in Glossary.misses(job.terms, outcome.text):
+                        report.glossary_misses.append((unit.where(i), term.source))
+        report.usage = _summed(usages)
+        return texts, report
+
+
+def _summed(usages: list[Usage]) -> Usage | None:
+    if not usages:
+        return None
+    total = {
+        f: sum(getattr(u, f) or 0 for u in usages)
+        for f in ("prompt_tokens", "completion_tokens", "total_tokens")
+    }
+    return Usage(**total)
+
+
+def translate_notebooks(
+    paths: Sequence[str | os.PathLike[str]],
+    to: str | None = None,
+    preset: str | Preset | None = None,
+    *,
+    source: str | None = None,
+    output: str | os.PathLike[str] | None = None,
+    force: bool = False,
+    comments: bool = False,
+    bilingual: bool = False,
+    glossary: str | os.PathLike[str] | Glossary | None = None,
+    concurrency: int = 4,
+    chunk_chars: int = 4000,
+    on_plan: Callable[[list[tuple[str, list[int]]]], None] = lambda plan: None,
+    on_piece: Callable[[int, int, bool], None] = lambda doc, unit, cached: None,
+    runner: Callable[[Any], Any] | None = None,
+    default_to: str | None = None,
+    **overrides: Any,
+) -> list[NotebookTranslation]:
+    """Translate notebooks (.ipynb) and Markdown files (.md) into `to` (a tag or a name).
+
+    Markdown cells are translated in pieces (never inside code fences, tables, LaTeX or HTML
+    blocks; links, images, inline code and math kept); code cells stay byte-identical unless
+    `comments`, which translates `#` comments and docstrings and proves the AST unchanged;
+    outputs, attachments, metadata and ids are kept; the result validates with nbformat.
+    Writes `lesson.<tag>.ipynb` beside each input (or to `output`), never over an existing
+    file unless `force`. Every finished piece is cached, so a re-run sends only what is
+    missing. Raises ConfigError for bad input, before anything is sent.
+
+    `to` falls back to the preset's target language, then to `default_to`.
+    `on_plan([(file name, [parts per cell])])` is called once before the first request and
+    `on_piece(document, cell unit, cached)` as each part finishes; `runner` runs the
+    coroutine (default: `run_sync`). Ctrl-C stops the run (KeyboardInterrupt) and writes
+    nothing; the finished pieces stay in the cache.
+    """
+    from ..wire.aio import run_sync
+    from .translation import resolve_preset
+
+    files = expand_paths(paths)
+    chosen = resolve_preset(preset, **overrides)
+    wanted = to or chosen.target_language or default_to
+    if not wanted:
+        raise ConfigError(
+            "Name the language to translate into: --to fr (to='fr' in Python), a tag or a "
+            "name such as 'French' or 'pt-BR'."
+        )
+    language = resolve_language(wanted)
+    source_language = resolve_language(source) if source else None
+    terms = load_glossary(Path(glossary)) if isinstance(glossary, (str, os.PathLike)) else glossary
+    if concurrency < 1 or chunk_chars < 200:
+        raise ConfigError("concurrency must be 1 or more and chunk_chars 200 or more.")
+    # Inputs that are this run's own outputs (a glob over docs/*.md after a first run).
+    files = [f for f in files if not f.stem.endswith(f".{language.tag}") or len(files) == 1]
+    targets = [output_path(f, language.tag, output, len(files) > 1) for f in files]
+    for src, dest in zip(files, targets, strict=True):
+        if dest.exists() and not force:
+            raise ConfigError(_exists(dest))
+        if dest == src and not force:
+            raise ConfigError(f"The output would replace the input {src}: give -o or --force.")
+    if len(set(targets)) < len(targets):
+        raise ConfigError("Two inputs have the same name: give each its own -o folder.")
+    docs = [Document(f, comments=comments, chunk_chars=chunk_chars) for f in files]
+    run = _Run(docs, chosen, language, source_language, terms, on_piece)
+    on_plan([(d.path.name, [len(u.parts) for u in d.units]) for d in docs])
+    started = time.perf_counter()
+    (runner or run_sync)(run.run(concurrency))
+    reports = []
+    from ..wire.protocol import cost_of
+
+    for d, (doc, dest) in enumerate(zip(docs, targets, strict=True)):
+        texts, report = run.result(d)
+        provenance = {"source": doc.path.name, "model": chosen.model, "preset": chosen.name}
+        if source_language:
+            provenance["source_language"] = source_language.tag
+        translated = doc.assemble(
+            texts, tag=language.tag, bilingual=bilingual, provenance=provenance
+        )
+        verify(doc, translated, comments=comments, bilingual=bilingual)
+        _write_new(dest, translated, force=force)
+        report.output, report.seconds = dest, time.perf_counter() - started
+        report.cost = cost_of(chosen, report.usage)
+        reports.append(report)
+    return reports
