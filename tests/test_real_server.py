@@ -316,3 +316,45 @@ def test_a_failed_start_says_why_and_the_next_start_works(
     ip.run_line_magic("translate", "local start")
     assert "Local server running at" in capsys.readouterr().out
     assert compat_nb.get_client().test_connection(_local()).ok
+
+
+def test_a_notebook_translated_by_the_bundled_model_keeps_code_and_outputs(
+    tmp_path: Path,
+) -> None:
+    """Whatever a 135M model writes, the notebook validates, its code is AST-equal (comments
+    translated), outputs and attachments are unchanged, and it runs to the same outputs."""
+    import shutil
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    from compat_nb.work.code_comments import same_code
+    from compat_nb.work.notebooks import translate_notebooks
+
+    fixtures = Path(__file__).parent / "fixtures" / "notebooks"
+    shutil.copytree(fixtures, tmp_path / "docs")
+    lesson = tmp_path / "docs" / "lesson.ipynb"
+    preset = _local().replace(max_tokens=96, temperature=0.0)
+    (report,) = translate_notebooks([lesson], to="fr", preset=preset, comments=True)
+
+    assert report.output is not None and report.pieces > 0
+    assert len(report.failed) < report.pieces  # the model answered, at least in part
+    before = nbformat.read(lesson, as_version=4)
+    after = nbformat.read(report.output, as_version=4)
+    nbformat.validate(after)
+    for a, b in zip(before.cells, after.cells, strict=True):
+        assert (a.get("outputs"), a.get("attachments"), a.id) == (
+            b.get("outputs"),
+            b.get("attachments"),
+            b.id,
+        )
+        if a.cell_type == "code":
+            assert same_code(a.source, b.source)
+        elif a.cell_type == "raw":
+            assert a.source == b.source
+    for cell in after.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    NotebookClient(after, kernel_name="python3", timeout=60).execute()
+    ran = [c.outputs for c in after.cells if c.cell_type == "code"]
+    assert ran == [c.outputs for c in before.cells if c.cell_type == "code"]
