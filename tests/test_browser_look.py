@@ -11,8 +11,8 @@ import re
 from pathlib import Path
 
 import pytest
-from browser_support.look import Measured, clipped, measure
-from browser_support.notebook import NotebookPage
+from browser_support.look import AA, Measured, clipped, measure
+from browser_support.notebook import DARK, LIGHT, NotebookPage
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -30,10 +30,11 @@ def _dead_url() -> str:
         return f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
 
 
-def _collect(found: dict[str, list[Measured]], page, selector: str = TONES) -> None:  # type: ignore[no-untyped-def]
-    for m in measure(page, selector):
+def _collect(found: dict[str, dict[tuple[str, str], Measured]], page) -> None:  # type: ignore[no-untyped-def]
+    """Measure every toned element now on the page, once per (text, colour)."""
+    for m in measure(page, TONES):
         kind = next(k for k in ("ok", "warn", "error", "muted") if f"compat-nb-{k}" in m.classes)
-        found.setdefault(kind, []).append(m)
+        found.setdefault(kind, {})[(m.text, m.css)] = m
 
 
 def _panel(page):  # type: ignore[no-untyped-def]
@@ -47,6 +48,71 @@ def _test_connection(panel, base_url: str, model: str, expected: str) -> None:  
     panel.locator(".compat-nb-model input").fill(model)
     panel.locator(".compat-nb-test-button").click()
     expect(panel.locator(".compat-nb-status")).to_contain_text(expected)
+
+
+@pytest.mark.parametrize("theme", [LIGHT, DARK], ids=["light", "dark"])
+def test_every_status_colour_reads_at_aa(browser, server, config_dir, theme):
+    lab, context = browser
+    cells = [
+        "%load_ext compat_nb\n%config TranslateMagics.chunk_chars = 60",
+        "%translate settings",
+        f"%%translate -t French --base-url {server.base_url} -m test-model -m other-model\n"
+        "Compare these two.",
+        f"%%translate -t French --base-url {server.base_url} -m test-model\nOne translation.",
+        f"%%translate -t French --base-url {server.base_url} -m test-model\n" + LONG_TEXT,
+    ]
+    env = {"COMPAT_NB_CONFIG_DIR": str(config_dir)}
+    nb = NotebookPage(lab, context, f"tones-{theme}", cells, env=env, theme=theme, width=1280)
+    found: dict[str, dict[tuple[str, str], Measured]] = {}
+    try:
+        nb.run(0)
+        nb.run(1)
+        panel = _panel(nb.page)
+        status = panel.locator(".compat-nb-status")
+
+        _test_connection(panel, server.base_url, "not-there", "is not among them")  # warn
+        _collect(found, nb.page)
+        _test_connection(panel, server.base_url, "test-model", "Connected")  # ok
+        _collect(found, nb.page)
+        server.delay = 2.0  # long enough to measure "Testing…"
+        panel.locator(".compat-nb-test-button").click()
+        expect(status).to_contain_text("Testing")
+        _collect(found, nb.page)  # busy (muted)
+        expect(status).to_contain_text("Connected", timeout=10_000)
+        server.delay = 0.0
+        _test_connection(panel, _dead_url(), "test-model", "onnect")  # error
+        _collect(found, nb.page)
+        panel.screenshot(path=str(ARTIFACTS / f"panel_{theme.split()[-1].lower()}.png"))
+
+        # A comparison whose second column fails, a translation's footer, a long text's progress.
+        server.inject("404_model", path="/chat/completions")
+        grid = nb.run(2).locator(".jp-OutputArea-output")
+        expect(grid).to_contain_text("TTFT", timeout=15_000)
+        expect(grid.locator(".compat-nb-error")).to_be_visible()
+        _collect(found, nb.page)
+        if theme == LIGHT:
+            grid.screenshot(path=str(ARTIFACTS / "comparison.png"))
+        footer = nb.run(3).locator(".jp-OutputArea-output")
+        expect(footer).to_contain_text("TTFT")
+        _collect(found, nb.page)
+        server.delay = 1.5  # the pieces are answered together, after the bar was measured
+        progress = nb.run(4).locator(".jp-OutputArea-output")
+        expect(progress).to_contain_text("0 / 3 pieces")
+        _collect(found, nb.page)
+        server.delay = 0.0
+        expect(progress).to_contain_text("Paragraph 6", timeout=30_000)
+        assert not nb.unexpected_errors(), nb.unexpected_errors()
+    finally:
+        nb.close()
+
+    measured = [(kind, m) for kind, ms in sorted(found.items()) for m in ms.values()]
+    report = [f"{theme}: {kind:<5} {m}" for kind, m in measured]
+    with open(ARTIFACTS / "contrast.txt", "a") as out:
+        out.write("\n".join(report) + "\n")
+    print("\n".join(report))
+    assert set(found) == {"ok", "warn", "error", "muted"}, sorted(found)
+    low = [line for line, (_, m) in zip(report, measured, strict=True) if m.ratio < AA]
+    assert not low, "\n".join(low)
 
 
 @pytest.mark.parametrize(

@@ -282,3 +282,22 @@ def test_each_candidate_translates_into_its_presets_language(
         "One · test-model → German",
         "Three · other-model → Spanish",
     ]
+
+
+def test_columns_render_markdown_like_a_single_translation(
+    ip: Any, server: FakeServer, second: FakeServer, two_presets: Any, handles: list[FakeHandle]
+) -> None:
+    second.inject("404_model")
+    text = "**Guten** Morgen `code`\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n- eins\n- zwei </div>"
+    ip.run_cell_magic("translate", "-p One -p Two", text)
+    (handle,) = handles
+    page = handle.bundles[-1]["text/html"]
+    one = page[: page.index("compat-nb-column", page.index("compat-nb-column") + 1)]
+    assert "<p>TRANSLATED: <strong>Guten</strong> Morgen <code>code</code></p>" in one
+    assert "<table>" in one and "<li>eins</li>" in one
+    assert "zwei &lt;/div&gt;" in one  # raw HTML from a model is text, the columns stay whole
+    assert page.count("<div") == page.count("</div>")
+    # The failed column's message, status and figures take the theme's tones.
+    assert page.count("compat-nb-tone compat-nb-error") == 1 and "not found" in page
+    assert page.count("compat-nb-tone compat-nb-muted") == 1  # the answered column's figures
+    assert "#c62828" not in page and "opacity" not in page

@@ -16,6 +16,7 @@ import compat_nb.faces.display
 from compat_nb.config.presets import Preset
 from compat_nb.config.store import get_store
 from compat_nb.faces.display import StreamDisplay
+from compat_nb.work.markup import tone
 from compat_nb.work.translation import Translation
 
 FOOTER = re.compile(
@@ -428,7 +429,10 @@ def test_format_text_and_markdown_in_a_kernel(
     kernel_display.clear()
     result, _ = run(ip, capsys, "%%translate\nHi *there*")
     final = kernel_display[-1]
-    assert final["text/markdown"].startswith("TRANSLATED: Hi *there*\n\n<sub>srv · test-model")
+    assert re.match(
+        r"TRANSLATED: Hi \*there\*\n\n<sub class='[^']*compat-nb-muted'[^>]*>srv · test-model",
+        final["text/markdown"],
+    )
     assert "text/plain" in final
 
 
@@ -443,7 +447,7 @@ def test_wrapping_fence_is_removed(
     server.inject("fence")
     run(ip, capsys, "%%translate -o res\nHello there")
     assert ip.user_ns["res"].text == "TRANSLATED: Hello there"
-    assert kernel_display[-1]["text/markdown"].startswith("TRANSLATED: Hello there\n\n<sub>")
+    assert kernel_display[-1]["text/markdown"].startswith("TRANSLATED: Hello there\n\n<sub ")
     assert "```" not in kernel_display[-1]["text/markdown"]
 
 
@@ -547,7 +551,7 @@ def test_stream_display_throttles_updates(kernel_display: list[dict[str, str]]) 
     assert 2 <= updates <= 20 * elapsed + 2, (updates, elapsed)
     assert kernel_display[0]["text/markdown"] == "…"
     assert kernel_display[-1]["text/plain"] == full + "\n\n— p · m"
-    assert kernel_display[-1]["text/markdown"] == full + "\n\n<sub>p · m</sub>"
+    assert kernel_display[-1]["text/markdown"] == full + "\n\n" + tone("p · m", "muted", tag="sub")
 
 
 def test_stream_display_in_terminal_prints_deltas(capsys: pytest.CaptureFixture[str]) -> None:

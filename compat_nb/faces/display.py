@@ -11,6 +11,8 @@ import sys
 import time
 from typing import Any
 
+from ..work.markup import tone
+
 __all__ = ["StreamDisplay", "in_kernel", "markdown_escape", "result_bundle"]
 
 
@@ -110,5 +112,5 @@ def result_bundle(text: str, footer: str | None = None, *, markdown: bool) -> di
     plain = text + (f"\n\n— {footer}" if footer else "")
     if not markdown:
         return {"text/plain": plain}
-    md = text + (f"\n\n<sub>{markdown_escape(footer)}</sub>" if footer else "")
+    md = text + (f"\n\n{tone(markdown_escape(footer), 'muted', tag='sub')}" if footer else "")
     return {"text/markdown": md, "text/plain": plain}

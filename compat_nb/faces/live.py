@@ -7,11 +7,13 @@ terminal it prints lines instead. `show` is the one place a handle is made (test
 from __future__ import annotations
 
 import asyncio
+import html
 import sys
 import time
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
+from ..work.markup import tone
 from ..work.table import Column, grid_html, plain_columns
 
 __all__ = ["LiveGrid", "Progress", "show"]
@@ -56,8 +58,11 @@ class Progress:
             sys.stderr.write("\r" + line + ("\n" if self.done >= self.total else ""))
             sys.stderr.flush()
             return
-        bar = f"<progress value='{self.done}' max='{self.total}' style='width:16em'></progress>"
-        self._put({"text/html": f"<div>{bar} {line}</div>", "text/plain": line})
+        # The bar in the theme's accent colour; the count as secondary text beside it.
+        accent = "accent-color:var(--jp-brand-color1, currentColor)"
+        bar = f"<progress value='{self.done}' max='{self.total}' style='width:16em;{accent}'>"
+        html_ = f"<div>{bar}</progress> {tone(html.escape(line), 'muted')}</div>"
+        self._put({"text/html": html_, "text/plain": line})
 
     def _put(self, bundle: dict[str, str]) -> None:
         if self.handle is None:

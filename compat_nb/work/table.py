@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .markup import markdown_html, message_html, tone
+
 __all__ = ["Column", "Table", "grid_html", "plain_columns"]
 
 
@@ -60,21 +62,28 @@ class Column:
 
 
 def grid_html(columns: Sequence[Column]) -> str:
-    """One column per candidate, side by side (scrolling sideways when there are many)."""
+    """One column per candidate, side by side (scrolling sideways when there are many).
+
+    Each column's text renders as Markdown, as a single translation does; its error, status
+    and figures take the theme's colours (markup.tone).
+    """
     cells = []
     for c in columns:
-        status = "" if c.status == "done" else f" <span style='opacity:.6'>{c.status}</span>"
-        error = f"<div style='color:#c62828'>⚠ {html.escape(c.error)}</div>" if c.error else ""
+        status = "" if c.status == "done" else " " + tone(html.escape(c.status), "muted")
+        error = tone("⚠ " + message_html(c.error), "error", tag="div") if c.error else ""
+        figures = html.escape(c.figures)
+        figures = tone(figures, "muted", tag="div", style="font-size:.85em") if figures else ""
         cells.append(
-            "<div style='border:1px solid rgba(128,128,128,.35);border-radius:4px;"
-            "padding:.5em .6em;min-width:0;display:flex;flex-direction:column;gap:.4em'>"
+            "<div class='compat-nb-column' style='border:1px solid var(--jp-border-color2,"
+            " rgba(128,128,128,.35));border-radius:4px;padding:.5em .6em;min-width:0;"
+            "display:flex;flex-direction:column;gap:.4em'>"
             f"<div style='font-weight:600'>{html.escape(c.label)}{status}</div>"
-            f"<div style='white-space:pre-wrap;overflow-wrap:anywhere'>{html.escape(c.text)}</div>"
-            f"{error}<div style='font-size:.8em;opacity:.7'>{html.escape(c.figures)}</div></div>"
+            f"<div class='compat-nb-text' style='overflow-wrap:anywhere'>"
+            f"{markdown_html(c.text)}</div>{error}{figures}</div>"
         )
     grid = f"repeat({len(columns)}, minmax(14em, 1fr))"
     style = f"display:grid;grid-template-columns:{grid};gap:.6em;overflow-x:auto"
-    return f"<div style='{style}'>{''.join(cells)}</div>"
+    return f"<div class='compat-nb-grid' style='{style}'>{''.join(cells)}</div>"
 
 
 def plain_columns(columns: Sequence[Column]) -> str:
