@@ -126,9 +126,11 @@ def __dir__() -> list[str]:
 
 def load_ipython_extension(ipython: Any) -> None:
     """`%load_ext compat_nb`: register the magics, nothing else."""
+    from .faces.completion import register
     from .faces.magics import TranslateMagics
 
     ipython.register_magics(TranslateMagics)
+    register(ipython)  # tab completion: presets, remembered model ids, languages
 
 
 def unload_ipython_extension(ipython: Any) -> None:

@@ -350,24 +350,53 @@ def test_error_mapping(status: int, body: Any, cls: type, phrase: str) -> None:
     assert error._render_traceback_() == [f"{cls.__name__}: {error.message}"]
 
 
-def test_auth_error_says_which_key_was_sent(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("UNSET_VAR", raising=False)
-    none = _error(401, "x").message
-    assert "No API key was sent" in none and "--api-key-env VAR" in none
-    saved = _error(401, "x", PRESET.replace(api_key="sk-1")).message
-    assert "the API key saved for" in saved and "%translate settings" in saved
+def test_auth_error_says_which_key_was_sent_and_the_fix_where_it_is_shown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from compat_nb.config import advice
+
+    monkeypatch.setattr(advice, "saved_check", lambda preset: preset.name == "Keyed")
+    keyed = Preset("Keyed", "http://127.0.0.1:9/v1", "m")
+    typed = keyed.replace(api_key="sk-typed-0123456789", key_source="typed")
+    saved = keyed.replace(api_key="sk-saved-0123456789", key_source="saved")
+    with advice.shown_in("panel"):
+        message = _error(401, "x", typed).message
+        assert "sent the key typed in API Key (…6789)" in message
+        assert "enter the right one in API Key above" in message and "%translate" not in message
+        assert "enter the right one in API Key above and Save" in _error(401, "x", saved).message
+    with advice.shown_in("terminal"):
+        message = _error(401, "x", saved).message
+        assert "sent the key saved for 'Keyed' (…6789)" in message
+        assert "`%translate key Keyed`" in message and "settings" not in message
+        none = _error(401, "x", keyed).message
+        assert "sent no key" in none and "`%translate key Keyed`" in none
+        # A --base-url cell has no saved preset to store a key in: name the variable instead.
+        adhoc = _error(401, "x", Preset("127.0.0.1:9", "http://127.0.0.1:9/v1", "m")).message
+        assert "--api-key-env VAR" in adhoc and "%translate key" not in adhoc
     monkeypatch.setenv("SET_VAR", "sk-2")
-    from_env = _error(401, "x", PRESET.replace(api_key_env="SET_VAR")).message
-    assert "the API key in $SET_VAR; set $SET_VAR to the right key" in from_env
-    unset = _error(401, "x", PRESET.replace(api_key_env="UNSET_VAR")).message
-    assert "$UNSET_VAR is not set, so no API key was sent" in unset
+    with advice.shown_in("kernel"):
+        from_env = _error(401, "x", keyed.replace(api_key_env="SET_VAR")).message
+        assert "sent the key in $SET_VAR" in from_env and "export SET_VAR=" in from_env
+        assert "restart the kernel" in from_env and "%env" not in from_env
+    with advice.shown_in("python"):
+        code = _error(401, "x", Preset("mine", "http://h/v1", "m", api_key="sk-code-0123456789"))
+        assert "the key given in code (…6789)" in code.message and "%translate" not in code.message
 
 
-def test_404_for_unknown_model_names_the_test_command() -> None:
+def test_404_for_unknown_model_names_the_command_that_lists_models() -> None:
+    import compat_nb.config.store  # noqa: F401 (the store tells advice which presets it has)
+    from compat_nb.config import advice
+
     preset = Preset("LM Studio", "http://127.0.0.1:1234/v1", "qwen")
-    error = _error(404, {"error": {"message": "model 'qwen' not found"}}, preset)
+    with advice.shown_in("terminal"):
+        error = _error(404, {"error": {"message": "model 'qwen' not found"}}, preset)
     assert "Model 'qwen' not found" in error.message
-    assert '%translate test "LM Studio"' in error.message
+    assert '`%translate models "LM Studio"` lists them' in error.message
+    adhoc = Preset("127.0.0.1:8000", "http://127.0.0.1:8000/v1", "qwen", api_key_env="K")
+    with advice.shown_in("terminal"):
+        error = _error(404, {"error": {"message": "model 'qwen' not found"}}, adhoc)
+    wanted = "`%translate models --base-url http://127.0.0.1:8000/v1 --api-key-env K`"
+    assert wanted in error.message
 
 
 def test_error_messages_never_contain_the_key() -> None:
@@ -437,7 +466,7 @@ def test_connection_report_messages() -> None:
     assert single.message == "Connected. Found 1 model. Latency: 5 ms. Model 'zz' is not among them"
     assert single.model_found is False
     failed = ConnectionReport(False, error="Could not connect", latency_ms=1)
-    assert str(failed) == "Connection failed: Could not connect"
+    assert str(failed) == "Could not connect"  # never "Connection failed: Server reachable…"
     assert failed.model_found is None
 
 

@@ -13,7 +13,9 @@ __all__ = ["BUILTIN_PRESETS"]
 
 
 def _catalog() -> dict[str, Preset]:
-    local_hint = "start the bundled server with `%translate local start`"
+    # Hints are prose about the server; the commands that go with them come from advice.py,
+    # in the words of the front end where the message is shown.
+    local_hint = "the bundled server is not running"
     presets = [
         # Two local servers people start with, and two empty slots for anything else.
         Preset(
@@ -25,8 +27,7 @@ def _catalog() -> dict[str, Preset]:
         Preset(
             "LM Studio",
             "http://127.0.0.1:1234/v1",
-            hint="load a model in LM Studio, start its server, and set its exact id as Model "
-            'name (`%translate test "LM Studio"` lists the ids)',
+            hint="load a model in LM Studio, start its server, and set its exact id as Model name",
         ),
         Preset("Preset 1"),
         Preset("Preset 2"),

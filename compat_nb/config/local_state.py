@@ -17,6 +17,7 @@ from .paths import config_dir
 
 __all__ = [
     "HOST",
+    "LOCAL_PRESET_NAME",
     "MARKER",
     "STATE_FILE",
     "is_server",
@@ -25,6 +26,7 @@ __all__ = [
     "running_endpoint",
 ]
 
+LOCAL_PRESET_NAME = "Local"  # the built-in preset that follows this server
 HOST = "127.0.0.1"
 STATE_FILE = "local.json"
 MARKER = "compat_nb.local"  # in the child's command line: tells our server from a reused pid

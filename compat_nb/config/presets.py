@@ -22,11 +22,11 @@ from .keys import (
     looks_like_env_name,
     looks_like_key,
 )
+from .local_state import LOCAL_PRESET_NAME
 from .urls import normalize_base_url
 
 __all__ = ["LOCAL_PRESET_NAME", "Preset"]
 
-LOCAL_PRESET_NAME = "Local"
 
 # name -> (lowest, highest, how a message says it). Every bound is finite: an infinite or
 # astronomically large value would pass to the socket or the server and fail there instead.
@@ -99,6 +99,9 @@ class Preset:
     input_price: float | None = None  # per million tokens, for comparison costs
     output_price: float | None = None
     hint: str | None = field(default=None, compare=False)  # how to make a built-in usable
+    # Which key a message should name: "saved" (the store's), "typed" (the panel's field), or
+    # None (given in code). Never saved; the key itself stays in api_key.
+    key_source: str | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         # Normalising here means every path (panel, magic flag, file) agrees on one spelling.
@@ -215,7 +218,9 @@ class Preset:
                 if value:
                     shown.append("api_key='***'")
                 continue
-            if f.name == "name" or (value not in (None, "", {}) and f.name != "hint"):
+            if f.name == "name" or (
+                value not in (None, "", {}) and f.name not in ("hint", "key_source")
+            ):
                 shown.append(f"{f.name}={value!r}")
         return f"Preset({', '.join(shown)})"
 
@@ -249,29 +254,37 @@ class Preset:
     # --- usability -------------------------------------------------------------------------
 
     def problems(self) -> list[str]:
-        """What keeps this preset from being used; empty when it is usable."""
+        """What keeps this preset from being used; empty when it is usable.
+
+        A preset that names a key variable needs it set (or a key of its own): sending the
+        request without the key it asks for can only fail, after a round trip.
+        """
         missing = []
         if not self.base_url:
-            missing.append("Base URL")
+            missing.append("Base URL is empty")
         if not self.model:
-            missing.append("Model name")
-        return [f"{item} is empty" for item in missing]
+            missing.append("Model name is empty")
+        if self.key_status == "env unset":
+            missing.append(f"${self.api_key_env} is not set")
+        return missing
 
     @property
     def usable(self) -> bool:
         return not self.problems()
+
+    def fix(self) -> str:
+        """How to make this preset usable, in the words of the front end it is shown in."""
+        from .advice import make_usable
+
+        return make_usable(self)
 
     def require_usable(self) -> Preset:
         """Return self, or raise ConfigError saying what is missing and how to fill it."""
         problems = self.problems()
         if not problems:
             return self
-        fix = self.hint or (
-            "fill it in with `%translate settings`, or pass it for one cell "
-            "(`-m MODEL`, `--base-url URL`)"
-        )
         raise ConfigError(
-            f"Preset {self.name!r} is not usable yet: {' and '.join(problems)}; {fix}."
+            f"Preset {self.name!r} is not usable yet: {' and '.join(problems)}; {self.fix()}."
         )
 
     def secrets(self) -> tuple[str, ...]:
@@ -335,7 +348,7 @@ class Preset:
         """Fields for the presets file: never the key, never empty values."""
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
-            if f.name in ("api_key", "hint"):
+            if f.name in ("api_key", "hint", "key_source"):
                 continue
             value = getattr(self, f.name)
             if value not in (None, "", {}):
@@ -344,7 +357,7 @@ class Preset:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Preset:
-        known = {f.name for f in dataclasses.fields(cls)} - {"api_key", "hint"}
+        known = {f.name for f in dataclasses.fields(cls)} - {"api_key", "hint", "key_source"}
         return cls(**{k: v for k, v in data.items() if k in known})
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, PresetFileError
+from . import advice
 from .catalog import BUILTIN_PRESETS
 from .local_state import running_endpoint
 from .paths import config_dir, file_lock, write_atomic
@@ -100,7 +101,7 @@ class PresetStore:
             return folded[name.casefold()]
         raise ConfigError(
             f"No preset named {name!r}. Known presets: {', '.join(names)}. "
-            "Add one with `%translate settings`, or pass `--base-url URL -m MODEL`."
+            f"{_capital(advice.add_preset())}, or pass `--base-url URL -m MODEL` for one cell."
         )
 
     def get(self, name: str) -> Preset:
@@ -110,14 +111,16 @@ class PresetStore:
         builtin = BUILTIN_PRESETS.get(name)
         if name in saved:
             preset = self._from_file(name, saved[name])
-            if builtin is not None:
+            # A built-in's advice ("load a model in LM Studio…") is about its own server: once
+            # the Base URL points elsewhere, it would be advice for a server not there.
+            if builtin is not None and preset.base_url in ("", builtin.base_url):
                 preset = preset.replace(hint=builtin.hint)
         else:
             assert builtin is not None
             preset = builtin
         key = self._keys().get(name)
         if key:
-            preset = preset.replace(api_key=key)
+            preset = preset.replace(api_key=key, key_source="saved")
         if name == LOCAL_PRESET_NAME and not preset.base_url:
             preset = _with_local_server(preset)
         return preset
@@ -163,8 +166,8 @@ class PresetStore:
         if name is None:
             usable = self.names(usable_only=True)
             raise ConfigError(
-                "No preset chosen yet. Pick one with `%translate use NAME` "
-                f"(usable now: {', '.join(usable) or 'none'}), or `%translate settings`."
+                f"No preset chosen yet. {_capital(advice.choose_preset())} (usable now: "
+                f"{', '.join(usable) or 'none'}), or {advice.add_preset()}."
             )
         return self.get(name)
 
@@ -214,6 +217,15 @@ class PresetStore:
                 keys[preset.name] = preset.api_key
         return self.get(preset.name)
 
+    def save_key(self, name: str, key: str) -> Preset:
+        """Store a key for a saved or built-in preset (credentials file only, mode 0600)."""
+        name = self.resolve_name(name)
+        checked = self.get(name).replace(api_key=key)  # refuses what a header cannot carry
+        with self._editing() as (_data, keys):
+            assert checked.api_key
+            keys[name] = checked.api_key
+        return self.get(name)
+
     def forget_key(self, name: str) -> None:
         name = self.resolve_name(name)
         with self._editing() as (_data, keys):
@@ -231,8 +243,13 @@ class PresetStore:
     reset = delete
 
     def use(self, name: str) -> Preset:
-        """Make name the active preset (remembered across sessions) and return it."""
+        """Make name the active preset (remembered across sessions) and return it.
+
+        Raises ConfigError, saying what is missing and how to fill it, for a preset that is
+        not usable: the panel's Use, `%translate use` and this agree.
+        """
         name = self.resolve_name(name)
+        self.get(name).require_usable()
         with self._editing() as (data, _keys):
             data["active"] = name
         return self.get(name)
@@ -280,3 +297,17 @@ def get_store() -> PresetStore:
         if _store is None or _store.directory != wanted:
             _store = PresetStore(wanted)
         return _store
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _saved_here(preset: Preset) -> bool:
+    try:
+        return get_store().get(preset.name).base_url == preset.base_url
+    except ConfigError:
+        return False
+
+
+advice.saved_check = _saved_here

@@ -6,7 +6,6 @@ ConfigError becomes a UsageError: one message, no traceback.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -17,35 +16,63 @@ from ..config.store import get_store
 from ..errors import ConfigError
 from ..work.history import RunHistory, recent
 from ..work.table import Table
-from . import display
+from . import display, preset_commands
 
 if TYPE_CHECKING:  # the panel imports ipywidgets: only when it is shown
     from .panel import SettingsPanel
 
 __all__ = ["COMMANDS_HELP", "run_command"]
 
+CELL_HELP = """\
+%%translate [-t LANG] [-p NAME]... [-m ID]... [options]     translate the cell below the line
+
+    %%translate -t French
+    The weather is nice today.
+
+    %%translate -t German -p Ollama -p "LM Studio" --runs 3
+    Compare presets side by side on your own text.
+
+%%translate? lists every option."""
+
 COMMANDS_HELP = """\
-%translate use NAME            make NAME the preset %%translate uses
-%translate presets             list presets (name, base URL, model, key status)
-%translate test [NAME]         GET /models: reachable? how many models? latency
-%translate settings            the settings panel
+%translate help                         this help
+%translate use NAME                     make NAME the preset %%translate uses
+%translate presets                      list presets (name, base URL, model, key, usable)
+%translate show [NAME]                  every field of a preset (the key only as set or not)
+%translate new NAME --base-url URL -m MODEL [--api-key-env VAR] [--temperature T] [--use]
+                                        add a preset of your own (`%translate new -h`: all flags)
+%translate set NAME field=value...      change fields: base_url, model, api_key_env, temperature,
+                                        max_tokens, system_prompt, timeout, target_language…
+%translate key NAME [--forget]          store a key (asked at a hidden prompt), or forget it
+%translate delete NAME                  delete a preset (a built-in returns to its defaults)
+%translate models [NAME | --base-url URL [--api-key-env VAR]]   a server's model ids
+%translate test [NAME | --base-url URL] reachable? how many models? latency
+%translate settings [NAME]              the settings panel (in a notebook)
 %translate history [-n N] [--model M]   recent runs
 %translate local start|status|stop [--model PATH] [--port N]   the bundled llama.cpp server
 %translate notebook PATH... --to LANG [--comments] [--glossary FILE] [-o OUT] [--force]
                                translate notebooks and .md files (see `%translate notebook -h`)"""
 
 
+def help_text() -> str:
+    """The cell form with two examples, then every command that works in this front end."""
+    lines = COMMANDS_HELP.splitlines()
+    if not display.in_kernel():  # the panel needs a notebook: a terminal is never sent there
+        lines = [line for line in lines if not line.startswith("%translate settings")]
+    return CELL_HELP + "\n\nCommands:\n" + "\n".join(lines)
+
+
 def run_command(argv: list[str]) -> object:
     """Run `%translate ARGV…`; returns what the command shows (a table, a panel) or None."""
     if not argv or argv[0] in ("help", "-h", "--help"):
-        print(COMMANDS_HELP)
+        print(help_text())
         return None
     command, rest = argv[0], argv[1:]
     handler = _COMMANDS.get(command)
     if handler is None:
         raise UsageError(
             f"Unknown command {command!r}. To translate, use the cell form: %%translate "
-            f"on the first line, the text below it.\n\n{COMMANDS_HELP}"
+            f"on the first line, the text below it.\n\n{help_text()}"
         )
     try:
         return handler(rest)
@@ -64,14 +91,8 @@ def _parser(prog: str, usage: str | None = None) -> MagicArgumentParser:
 def use(rest: list[str]) -> None:
     if len(rest) != 1:
         raise UsageError('Name one preset: %translate use "LM Studio"')
-    preset = get_store().use(rest[0])
-    print(
-        f"Using {preset.name!r} for %%translate ({preset.base_url or 'no Base URL'}, "
-        f"model {preset.model or 'not set'})."
-    )
-    for problem in preset.problems():
-        fix = preset.hint or "fill it in with %translate settings"
-        print(f"Not usable yet: {problem}. {fix[0].upper()}{fix[1:]}.", file=sys.stderr)
+    preset = get_store().use(rest[0])  # refuses, saying how, a preset that is not usable
+    print(f"%%translate now uses {preset.name!r} ({preset.base_url}, model {preset.model}).")
 
 
 def presets(rest: list[str]) -> Table:
@@ -80,25 +101,13 @@ def presets(rest: list[str]) -> Table:
     return preset_table()
 
 
-def test(rest: list[str]) -> None:
-    from ..wire.client import get_client
-
-    store = get_store()
-    preset = store.get(rest[0]) if rest else store.active
-    report = get_client().test_connection(preset)
-    print(f"{preset.name}: {report.message}")
-    if report.ok and report.model_ids:
-        shown = ", ".join(report.model_ids[:20])
-        more = f" (+{report.model_count - 20} more)" if report.model_count > 20 else ""
-        print(f"Models: {shown}{more}")
-
-
 def settings(rest: list[str]) -> SettingsPanel:
     if not display.in_kernel():
         raise UsageError(
             "The settings panel needs a notebook front end (JupyterLab, Notebook, VS Code). "
-            "Here, save presets from Python: compat_nb.get_store().save(compat_nb.Preset("
-            "'Mine', base_url=..., model=...)), then `%translate use Mine`."
+            "Here the same is done with commands: `%translate new NAME --base-url URL -m MODEL`"
+            ", `%translate set NAME field=value`, `%translate key NAME`, `%translate show NAME`"
+            ", `%translate delete NAME` (`%translate help` lists them all)."
         )
     from .panel import settings_panel
 
@@ -163,7 +172,13 @@ def notebook(rest: list[str]) -> object:
 _COMMANDS: dict[str, Callable[[list[str]], object]] = {
     "use": use,
     "presets": presets,
-    "test": test,
+    "show": preset_commands.show,
+    "new": preset_commands.new,
+    "set": preset_commands.set_fields,
+    "key": preset_commands.key,
+    "delete": preset_commands.delete,
+    "models": preset_commands.models,
+    "test": preset_commands.test,
     "settings": settings,
     "history": history,
     "local": local,

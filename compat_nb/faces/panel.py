@@ -14,13 +14,16 @@ from typing import Any, TypeVar
 import ipywidgets as w
 from traitlets import Bool, Unicode, observe
 
+from ..config import advice
+from ..config.catalog import BUILTIN_PRESETS
 from ..config.presets import Preset
 from ..config.store import PresetStore, get_store
-from ..config.urls import normalize_base_url
+from ..config.urls import host_of, normalize_base_url
 from ..errors import CompatError, ConfigError, redact
 from ..wire.client import DEFAULT_READ_TIMEOUT, get_client
 from ..wire.protocol import ConnectionReport
 from ..work.markup import message_html, tone
+from .completion import remember_models
 from .widgets import (
     FORM_CSS,
     LABEL_WIDTH,
@@ -114,10 +117,22 @@ class SettingsPanel(w.VBox):
         self.add_class("compat-nb-panel")
         self._wire()
         start = self._store.resolve_name(name) if name else None
-        start = start or self._store.active_name or DEFAULT_PRESET
+        start = start or self._store.active_name or self._first_run_choice()
         self._refresh_options(start)
         self._select(start)
+        if start == NEW_PRESET:
+            self._say(
+                "First run: name your server, give its Base URL and Model name, then Save. "
+                "(Or pick a built-in such as Ollama in the Preset list.)",
+                "busy",
+            )
         self._store.observe(self._on_store_change)
+
+    def _first_run_choice(self) -> str:
+        """A blank preset of the user's own when nothing is chosen or saved yet; a built-in
+        opened first gets saved under its name for whatever server the user types in."""
+        own = [n for n in self._store.names() if not self._store.is_builtin(n)]
+        return own[0] if own else NEW_PRESET
 
     # --- building ----------------------------------------------------------------------------
 
@@ -321,7 +336,8 @@ class SettingsPanel(w.VBox):
     def test_connection(self, *, wait: bool = False) -> ConnectionReport | None:
         """GET /models in a background thread; with wait=True, block and return the report."""
         try:
-            preset = self._form_preset()
+            with advice.shown_in("panel"):
+                preset = self._form_preset()
         except CompatError as exc:
             self._say(exc.message, "error")
             return None
@@ -346,7 +362,8 @@ class SettingsPanel(w.VBox):
 
     def _run_test(self, preset: Preset, generation: int) -> None:
         try:
-            report = get_client().test_connection(preset)
+            with advice.shown_in("panel"):  # a thread starts with no context of its own
+                report = get_client().test_connection(preset)
         except Exception as exc:  # a bug must not leave the button disabled forever
             error = preset.redact(f"{type(exc).__name__}: {exc}")
             report = ConnectionReport(False, error=error, base_url=preset.base_url)
@@ -357,20 +374,33 @@ class SettingsPanel(w.VBox):
             self.last_report = report
             if report.ok:
                 self.model.options = tuple(report.model_ids)
+                if self.selected:
+                    remember_models(self.selected, report.model_ids)
             self._show_report(report)
 
     def save(self) -> Preset | None:
-        """Save the form as a preset; the key goes to the credentials file and leaves the form."""
+        """Save the form as a preset; the key goes to the credentials file and leaves the form.
+
+        A built-in whose Base URL now points at another server is not saved under the
+        built-in's name (every footer would name the wrong server): the form becomes a new
+        preset, keeping what was typed, and asks for a name.
+        """
         try:
-            preset = self._form_preset()
-            if not self.selected:
-                self._check_new_name(preset.name)
-            saved: Preset = self._write(lambda: self._store.save(preset), select=preset.name)
+            with advice.shown_in("panel"):
+                preset = self._form_preset()
+                if self.selected and self._moved_away(preset):
+                    self._become_new()
+                    return None
+                if not self.selected:
+                    self._check_new_name(preset.name)
+                saved: Preset = self._write(lambda: self._store.save(preset), select=preset.name)
         except CompatError as exc:
             self._reply(exc.message, "error")
             return None
         problems = saved.problems()
-        note = f" Not usable yet: {' and '.join(problems)}." if problems else ""
+        with advice.shown_in("panel"):
+            fix = f"; {saved.fix()}" if problems else ""
+        note = f" Not usable yet: {' and '.join(problems)}{fix}." if problems else ""
         unlisted = self._unlisted_model()
         self._reply(f"Saved {saved.name!r}.{note}{unlisted}", "warn" if note or unlisted else "ok")
         return saved
@@ -381,8 +411,8 @@ class SettingsPanel(w.VBox):
             return None
         name = self.selected
         try:
-            self._store.get(name).require_usable()  # says what is missing, and how to fill it
-            preset: Preset = self._write(lambda: self._store.use(name), select=name)
+            with advice.shown_in("panel"):  # store.use refuses an unusable preset, saying how
+                preset: Preset = self._write(lambda: self._store.use(name), select=name)
         except CompatError as exc:
             self._reply(exc.message, "error")
             return None
@@ -427,8 +457,34 @@ class SettingsPanel(w.VBox):
         values["headers"] = self.headers.value
         if self._typed_key:
             values["api_key"] = self._typed_key
+            values["key_source"] = "typed"  # messages then name the key typed above
         # Starting from the stored preset keeps its saved key (used by Test) and its hint.
         return (self._stored or Preset(name)).replace(name=name, **values)
+
+    def _moved_away(self, preset: Preset) -> bool:
+        """True when a built-in's Base URL was changed to another server (host or port)."""
+        builtin = BUILTIN_PRESETS.get(self.selected)
+        if builtin is None or not builtin.base_url or not preset.base_url:
+            return False
+        return host_of(builtin.base_url) != host_of(preset.base_url)
+
+    def _become_new(self) -> None:
+        """Turn the form into a new preset with the same fields, and ask for its name."""
+        builtin = self.selected
+        self._quiet = True
+        try:
+            self.preset.value = NEW_PRESET
+        finally:
+            self._quiet = False
+        self.selected = ""
+        self._stored = None
+        self._facts = _StoreFacts()
+        self._refresh_marks()
+        self._say(
+            f"This Base URL is not {builtin}'s server, so it was not saved as {builtin!r}: "
+            "type a Name for it above and Save again.",
+            "warn",
+        )
 
     def _check_new_name(self, name: str) -> None:
         existing = {n.casefold(): n for n in self._store.names()}.get(name.casefold())
@@ -501,10 +557,20 @@ class SettingsPanel(w.VBox):
         name, facts = self.selected, self._facts
         self.dirty = self._snapshot() != self._loaded
         creating, builtin, hint, active = not name, facts.builtin, facts.key_hint, facts.active
+        entry = BUILTIN_PRESETS.get(name)
+        typed_or_saved = self._typed_key or (self._stored.api_key if self._stored else None)
         fields = (self.base_url.value, self.model.value, self.api_key_env.value)
         preset: Preset | None = None
         try:
-            preset = Preset(name, base_url=fields[0], model=fields[1], api_key_env=fields[2])
+            preset = Preset(
+                name,
+                base_url=fields[0],
+                model=fields[1],
+                api_key_env=fields[2],
+                api_key=typed_or_saved,
+            )
+            if entry is not None and preset.base_url in ("", entry.base_url):
+                preset = preset.replace(hint=entry.hint)  # its advice is about its own server
             problems = preset.problems()
         except ConfigError as exc:  # e.g. a malformed Base URL typed: say so, don't raise
             problems = [exc.message.rstrip(".")]
@@ -529,12 +595,11 @@ class SettingsPanel(w.VBox):
         if self.dirty:
             marks.append(tone("● unsaved changes", "warn", surface="ui"))
         if problems:
-            fix = self._stored.hint if self._stored and self._stored.hint else None
-            text = f"Not usable yet: {' and '.join(problems)}" + (f" — {fix}" if fix else ".")
+            text = f"Not usable yet: {' and '.join(problems)}."
+            if preset is not None:
+                with advice.shown_in("panel"):
+                    text = f"Not usable yet: {' and '.join(problems)} — {preset.fix()}."
             marks.append(message_html(text))
-        if preset and preset.key_status == "env unset" and not (self._typed_key or hint):
-            unset = f"${preset.api_key_env} is not set in this kernel's environment."
-            marks.append(message_html(unset))
         self.summary.value = " · ".join(marks)
 
     def _forget_report(self) -> None:

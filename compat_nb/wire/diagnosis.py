@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from ..config import advice
 from ..config.presets import Preset
 from ..errors import (
     AuthenticationError,
@@ -100,15 +101,7 @@ def error_for_response(
     cls: type[ResponseError]
     if status in (401, 403):
         cls = AuthenticationError
-        var = preset.api_key_env
-        fix = {
-            "set": f"The request sent the API key saved for {preset.name!r}; save the right one "
-            "in `%translate settings`.",
-            "env": f"The request sent the API key in ${var}; set ${var} to the right key.",
-            "env unset": f"${var} is not set, so no API key was sent; set it to your key.",
-            "none": "No API key was sent; save one in `%translate settings`, or name the variable "
-            "holding it with --api-key-env VAR.",
-        }[preset.key_status]
+        fix = advice.key_rejected(preset)
         text = f"Server reachable, key rejected ({status}) at {base}: {said}. {fix}"
     elif status == 404:
         cls = NotFoundError
@@ -116,7 +109,7 @@ def error_for_response(
         if endpoint == "chat/completions" and model and ("model" in lowered or model in said):
             text = (
                 f"Model {model!r} not found at {base}: {said}. Use the exact model id; "
-                f"`%translate test {_quoted(preset.name)}` lists the ids this server has."
+                f"{advice.list_models(preset)}."
             )
         elif not re.search(r"/v\d", base):
             text = (
@@ -158,10 +151,6 @@ def html_error(url: str) -> InvalidResponseError:
         "page or UI. Use the API root instead (usually ending in /v1).",
         status_code=200,
     )
-
-
-def _quoted(name: str) -> str:
-    return f'"{name}"' if " " in name else name
 
 
 def error_in_body(body: Any, *, where: str, secrets: Iterable[str] = ()) -> InvalidResponseError:
@@ -211,11 +200,7 @@ def transport_error(
             "Run the cell again; if it keeps happening, check the server's log.",
             url=url,
         )
-    server = {
-        "LM Studio": "LM Studio's server",
-        "Ollama": "Ollama (`ollama serve`)",
-        "Local": "the bundled server (`%translate local start`)",
-    }.get(preset.name, "the server")
+    server = advice.server_at(preset)
     detail = preset.redact(str(exc) or type(exc).__name__)
     return ConnectError(
         f"Could not connect to {preset.base_url} — is {server} running? ({detail}) "

@@ -164,7 +164,9 @@ class ConnectionReport:
     @property
     def message(self) -> str:
         if not self.ok:
-            return f"Connection failed: {self.error}"
+            # The error says what happened ("Could not connect…", "Server reachable, key
+            # rejected…"); a "Connection failed:" prefix would contradict the second.
+            return self.error or "The connection test failed, with no details."
         noun = "model" if self.model_count == 1 else "models"
         text = f"Connected. Found {self.model_count} {noun}. Latency: {self.latency_ms:.0f} ms"
         if self.model_found is False:
