@@ -14,6 +14,8 @@ import ipywidgets as w
 import pytest
 from test_panel import dead_port, point_at, shown
 
+from compat_nb.config.presets import Preset
+from compat_nb.config.store import get_store
 from compat_nb.faces.panel import SettingsPanel, settings_panel
 from compat_nb.faces.widgets import FORM_CSS, descendants
 from compat_nb.work.markup import TONES, message_html, tone, tone_color
@@ -21,6 +23,9 @@ from compat_nb.work.markup import TONES, message_html, tone, tone_color
 
 @pytest.fixture
 def panel() -> Iterator[SettingsPanel]:
+    # The user's own preset: a first run would open on "New preset…", and a built-in pointed
+    # at the test server is not saved under the built-in's name.
+    get_store().save(Preset("Mine"))
     made = settings_panel()
     yield made
     made.close()
@@ -134,7 +139,7 @@ def test_the_test_result_shows_by_test_and_actions_by_their_buttons(panel, serve
     panel.test_connection(wait=True)
     assert shown(panel.status).startswith("Connected.") and tone_of(panel.status) == "ok"
     panel.save_button.click()
-    assert shown(panel.feedback) == "Saved 'LM Studio'." and tone_of(panel.feedback) == "ok"
+    assert shown(panel.feedback) == "Saved 'Mine'." and tone_of(panel.feedback) == "ok"
     assert shown(panel.status).startswith("Connected.")  # still true: same endpoint
     panel.temperature.value = "0.5"  # the form moved on: "Saved" no longer describes it
     assert shown(panel.feedback) == ""
@@ -150,7 +155,7 @@ def test_a_model_missing_from_the_server_stays_warned_after_save_and_use(panel, 
     assert tone_of(panel.feedback) == "warn"
     assert "is not among them" in shown(panel.status)
     panel.use_button.click()
-    assert shown(panel.feedback).startswith("%%translate now uses 'LM Studio'")
+    assert shown(panel.feedback).startswith("%%translate now uses 'Mine'")
     assert "did not list model 'missing-model'" in shown(panel.feedback)
     assert tone_of(panel.feedback) == "warn" and "is not among them" in shown(panel.status)
 
