@@ -57,7 +57,7 @@ def test_every_status_colour_reads_at_aa(browser, server, config_dir, theme):
         "%load_ext compat_nb\n%config TranslateMagics.chunk_chars = 60",
         "%translate settings",
         f"%%translate -t French --base-url {server.base_url} -m test-model -m other-model\n"
-        "Compare these two.",
+        "Compare **these** two:\n\n- a list\n- in Markdown",
         f"%%translate -t French --base-url {server.base_url} -m test-model\nOne translation.",
         f"%%translate -t French --base-url {server.base_url} -m test-model\n" + LONG_TEXT,
     ]
@@ -74,6 +74,7 @@ def test_every_status_colour_reads_at_aa(browser, server, config_dir, theme):
         _collect(found, nb.page)
         _test_connection(panel, server.base_url, "test-model", "Connected")  # ok
         _collect(found, nb.page)
+        panel.screenshot(path=str(ARTIFACTS / f"panel_{theme.split()[-1].lower()}.png"))
         server.delay = 2.0  # long enough to measure "Testing…"
         panel.locator(".compat-nb-test-button").click()
         expect(status).to_contain_text("Testing")
@@ -82,7 +83,6 @@ def test_every_status_colour_reads_at_aa(browser, server, config_dir, theme):
         server.delay = 0.0
         _test_connection(panel, _dead_url(), "test-model", "onnect")  # error
         _collect(found, nb.page)
-        panel.screenshot(path=str(ARTIFACTS / f"panel_{theme.split()[-1].lower()}.png"))
 
         # A comparison whose second column fails, a translation's footer, a long text's progress.
         server.inject("404_model", path="/chat/completions")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
@@ -172,3 +173,11 @@ def test_errors_and_progress_have_their_own_tones(panel, server):
     panel._test_thread.join()  # type: ignore[union-attr]
     assert tone_of(panel.status) == "ok"
     assert "compat-nb-warn" in panel.summary.value  # "● unsaved changes"
+
+
+def test_the_readme_shows_screenshots_that_exist():
+    root = Path(__file__).resolve().parents[1]
+    shown_images = re.findall(r'src="(docs/img/[^"]+)"', (root / "README.md").read_text())
+    assert {"docs/img/panel_light.png", "docs/img/panel_dark.png"} <= set(shown_images)
+    assert {"docs/img/panel_narrow.png", "docs/img/comparison.png"} <= set(shown_images)
+    assert all((root / path).stat().st_size > 10_000 for path in shown_images)
