@@ -80,3 +80,31 @@ def test_every_notebook_is_committed_without_outputs():
     for path in NOTEBOOKS.glob("*.ipynb"):
         nb = nbformat.read(path, as_version=4)
         assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), path.name
+
+
+def test_evaluate_models_notebook_ranks_the_candidates_and_plots_them(demo_server, tmp_path):
+    from evaluate_support import GERMAN, reply
+
+    def answers(body):  # type: ignore[no-untyped-def]
+        # Demo A answers like the reference, Demo B in German; the judge is "llama3.2:3b".
+        model = {"test-model": "good", "other-model": "german", "llama3.2:3b": "judge"}
+        return reply({**body, "model": model.get(body["model"], body["model"])})
+
+    demo_server.reply = answers
+    nb = run_notebook("evaluate_models.ipynb", tmp_path)
+
+    board = outputs_text(cell_with(nb, "print(ev.verdict)"))
+    assert "Winner: Demo A · test-model on chrF++" in board
+    assert "100.0" in board and "judge" in board
+    live = outputs_text(cell_with(nb, "ev = compat_nb.evaluate("))
+    assert "Le chat dort sur le sol chaud de la cuisine." in live  # the matrix, then...
+    assert "5 texts × 2 candidates → French" in live  # ...the leaderboard in its place
+    assert GERMAN["The cat is sleeping on the warm kitchen floor."] in live
+    assert "wrong_language: looks like de" in live  # Demo B's German answers are flagged
+    plot = cell_with(nb, "ev.plot()")
+    assert any("image/png" in output.get("data", {}) for output in plot.outputs)
+    assert "(10, 10)" in outputs_text(cell_with(nb, "again.cached"))  # all from the cache
+    cell_form = outputs_text(cell_with(nb, "Good morning! ||| Guten Morgen!"))
+    assert "2 texts × 2 candidates → German" in cell_form
+    # 5 texts × 2 candidates + 10 judgements, then 2 × 2 for the cell's own lines.
+    assert len(demo_server.chat_requests()) == 24
