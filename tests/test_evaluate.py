@@ -192,3 +192,23 @@ def test_unknown_languages_and_bad_settings_are_clear_errors(server: FakeServer)
     with pytest.raises(ConfigError, match="Candidate 1"):
         compat_nb.evaluate(PAIRS, ["No Such Preset"], to="fr", live=False)
     assert server.chat_requests() == []
+
+
+def test_labels_say_what_sets_each_candidate_apart(server: FakeServer) -> None:
+    from compat_nb.work.candidates import resolve_candidates
+
+    base = compat_nb.Preset("LM Studio", server.base_url, "qwen2.5-7b")
+    other = compat_nb.Preset("Ollama", server.base_url, "llama3.2")
+    labels = lambda specs: [c.label for c in resolve_candidates(specs)]  # noqa: E731
+    assert labels([base, other]) == ["LM Studio · qwen2.5-7b", "Ollama · llama3.2"]
+    assert labels([(base, "a"), (base, "b")]) == ["a", "b"]
+    assert labels([{"preset": base, "temperature": 0}, {"preset": base, "temperature": 1}]) == [
+        "T=0",
+        "T=1",
+    ]
+    formal = {"preset": base, "system": "formal register", "label": "formal"}
+    assert labels([base, formal, base]) == [
+        "LM Studio · qwen2.5-7b",
+        "formal",
+        "LM Studio · qwen2.5-7b (2)",
+    ]

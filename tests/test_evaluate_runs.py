@@ -138,7 +138,8 @@ def test_inside_dask_the_same_evaluation_gives_the_same_results(server: FakeServ
 
     serve(server)
     candidates = [preset(server, "good"), preset(server, "german")]
-    here = compat_nb.evaluate(PAIRS, candidates, to="French", live=False, cache=False)
+    judge = preset(server, "judge")
+    here = compat_nb.evaluate(PAIRS, candidates, to="French", judge=judge, live=False, cache=False)
     server.requests.clear()
     with (
         distributed.LocalCluster(
@@ -146,14 +147,16 @@ def test_inside_dask_the_same_evaluation_gives_the_same_results(server: FakeServ
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
-        there = compat_nb.evaluate(PAIRS, candidates, to="French", live=False, dask=True)
+        there = compat_nb.evaluate(
+            PAIRS, candidates, to="French", judge=judge, live=False, dask=True
+        )
         pids = set(client.run(os.getpid).values())
     assert len(pids) == 2 and os.getpid() not in pids
-    assert len(server.chat_requests()) == 16 and there.cached == 0
-    columns = ["candidate", "text", "translation", "flags", "chrF++", "BLEU", "TER"]
+    assert len(server.chat_requests()) == 32 and there.cached == 0  # 16 answers, 16 judgements
+    columns = ["candidate", "text", "translation", "flags", "chrF++", "BLEU", "TER", "judge"]
     assert there.to_pandas()[columns].equals(here.to_pandas()[columns])
     assert there.leaderboard()["chrF++"].tolist() == here.leaderboard()["chrF++"].tolist()
     assert there.winner == here.winner == "good"
     # The answers came back to this process's cache: a re-run here asks for nothing.
-    again = compat_nb.evaluate(PAIRS, candidates, to="French", live=False)
-    assert again.cached == 16 and len(server.chat_requests()) == 16
+    again = compat_nb.evaluate(PAIRS, candidates, to="French", judge=judge, live=False)
+    assert again.cached == 16 and len(server.chat_requests()) == 32

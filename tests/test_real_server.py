@@ -207,6 +207,58 @@ def test_two_temperatures_side_by_side() -> None:
 # --- Ctrl-C in the middle of a long stream -------------------------------------------------------
 
 
+# References made for the test: plain French for short sentences.
+EVAL_PAIRS = [
+    ("Good morning!", "Bonjour !"),
+    ("Thank you very much.", "Merci beaucoup."),
+    ("Where is the train station?", "Où est la gare ?"),
+    ("The cat is sleeping.", "Le chat dort."),
+]
+
+
+def test_evaluate_two_temperatures_scores_ranks_and_plots(
+    ip: Any, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from compat_nb.faces import display, live
+
+    store = compat_nb.get_store()
+    cold = store.save(_local().replace(name="Local t=0", temperature=0.0, max_tokens=SHORT))
+    hot = store.save(_local().replace(name="Local t=1.5", temperature=1.5, max_tokens=SHORT))
+    bundles: list[dict[str, str]] = []
+
+    class Handle:
+        def update(self, bundle: dict[str, str], raw: bool = False) -> None:
+            bundles.append(bundle)
+
+    monkeypatch.setattr(live, "show", lambda bundle: bundles.append(bundle) or Handle())
+    monkeypatch.setattr(display, "in_kernel", lambda: True)
+    ev = compat_nb.evaluate(EVAL_PAIRS, [cold, hot], to="French")
+    assert ev.labels == ["Local t=0", "Local t=1.5"] and ev.complete
+    for cell in ev.cells:
+        assert cell.ok and cell.text.strip(), cell.error
+        assert cell.ttft_ms is not None and cell.latency_ms is not None
+        assert 0 < cell.ttft_ms <= cell.latency_ms and cell.finish_reason in ("stop", "length")
+    board = ev.leaderboard()
+    assert set(board.index) == {"Local t=0", "Local t=1.5"}
+    assert board["chrF++"].between(0, 100).all() and board["answers"].tolist() == [4, 4]
+    assert (board["latency p50 ms"] > 0).all() and ev.verdict
+    # The live matrix was shown, then replaced by the matrix, the verdict and the leaderboard.
+    assert "Evaluating: 0 / 8 answers" in bundles[0]["text/plain"]
+    assert bundles[-1]["text/html"] == ev._repr_html_() and ev.verdict in bundles[-1]["text/plain"]
+    figure = ev.plot()
+    assert len(figure.axes) == 2 and len(figure.axes[0].texts) == 2
+    # The cell form on the same texts: every answer comes from the cache, none is asked again.
+    monkeypatch.setattr(display, "in_kernel", lambda: False)
+    lines = "\n".join(f"{s} ||| {r}" for s, r in EVAL_PAIRS)
+    ip.run_cell_magic("translate", '--eval -p "Local t=0" -p "Local t=1.5" -t French -o ev2', lines)
+    again = ip.user_ns["ev2"]
+    assert (
+        again.cached == 8
+        and again.to_pandas().translation.tolist() == ev.to_pandas().translation.tolist()
+    )
+    assert "4 texts × 2 candidates → French, 8 from the cache" in capsys.readouterr().out
+
+
 def test_interrupting_a_long_stream_keeps_the_partial_and_the_client_works(
     local_server: local.LocalStatus,
 ) -> None:

@@ -213,7 +213,8 @@ async def aevaluate(
         },
         overrides=overrides,
     )
-    kernel = display.in_kernel()
+    # Without IPython imported there is no kernel: no need to import it to ask.
+    kernel = "IPython" in sys.modules and display.in_kernel()
     view = EvaluationMatrix(kernel=kernel) if (kernel if live is None else live) else None
     if dask:
         from ..work.distributed import run_in_dask

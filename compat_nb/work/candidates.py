@@ -63,7 +63,8 @@ def _one(spec: Any, common: Mapping[str, Any]) -> tuple[Preset, str | None]:
 
 
 def _differences(presets: Sequence[Preset]) -> list[list[str]]:
-    """For each preset, the parts of its description that vary across the candidates."""
+    """For each preset, the parts of its description that vary across the candidates: the
+    preset and model names, and the settings only when those names do not tell them apart."""
     parts: list[list[str]] = [[] for _ in presets]
 
     def vary(values: list[Any], show: Any) -> None:
@@ -74,6 +75,8 @@ def _differences(presets: Sequence[Preset]) -> list[list[str]]:
     vary([p.name for p in presets], str)
     if any(p.model != p.name for p in presets):  # a preset named after its model says it once
         vary([p.model for p in presets], str)
+    if len({tuple(x) for x in parts}) == len(presets):
+        return parts
     vary([p.temperature for p in presets], lambda t: "default T" if t is None else f"T={t:g}")
     vary([p.max_tokens for p in presets], lambda n: "default max" if n is None else f"max {n}")
     vary(

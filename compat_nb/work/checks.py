@@ -9,6 +9,7 @@ probabilities; names and tags ("French", "fr", "pt-BR") go through `resolve_lang
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 import threading
 from collections.abc import Sequence
@@ -164,6 +165,11 @@ def _copy(answer: str, source: str, reference: str | None) -> Flag | None:
     return Flag("copy", "same as the source" if ratio == 1 else f"{ratio:.0%} like the source")
 
 
+@functools.lru_cache(maxsize=64)  # the same instructions are checked against every answer
+def _instruction_shingles(text: str) -> frozenset[tuple[str, ...]]:
+    return frozenset(_shingles(text, ECHO_WORDS))
+
+
 def _shingles(text: str, n: int) -> set[tuple[str, ...]]:
     words = re.findall(r"\w+", text.casefold())
     return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
@@ -175,11 +181,9 @@ def _echo(answer: str, source: str, instructions: Sequence[str]) -> Flag | None:
     said = _shingles(answer, ECHO_WORDS)
     if not said:
         return None
-    ours = (
-        set().union(*(_shingles(text, ECHO_WORDS) for text in instructions))
-        if instructions
-        else set()
-    )
+    ours: set[tuple[str, ...]] = set()
+    for text in instructions:
+        ours |= _instruction_shingles(text)
     echoed = (said & ours) - _shingles(source, ECHO_WORDS)
     if echoed:
         return Flag("echo", "repeats the instructions: “" + " ".join(min(echoed)) + "…”")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..errors import ConfigError
@@ -17,7 +18,9 @@ from ..wire.aio import run_sync
 from .evaluation import Evaluation
 from .evaluator import EvaluationView, Evaluator, Outcome, Request, ask, server_of
 
-__all__ = ["fetch_partition", "run_in_dask"]
+__all__ = ["fetch_partition", "run_batched", "run_in_dask"]
+
+FetchMany = Callable[[list[Request]], Awaitable[list[Outcome]]]
 
 
 def fetch_partition(requests: list[Request], concurrency: int, stream: bool) -> list[Outcome]:
@@ -100,4 +103,38 @@ async def run_in_dask(
         )
         return [outcome for part in results for outcome in part]
 
-    return await evaluator.run_batched(fetch_many, view)
+    return await run_batched(evaluator, fetch_many, view)
+
+
+async def run_batched(
+    evaluator: Evaluator, fetch_many: FetchMany, view: EvaluationView | None = None
+) -> Evaluation:
+    """`evaluator.run` with its requests sent in batches by `fetch_many`: first every missing
+    translation, then every missing judgement; each answer cached, checked and scored here."""
+    ev, started = evaluator.evaluation, time.perf_counter()
+    keys, hits = evaluator.start(view)
+    try:
+        cells = zip(ev.cells, keys, strict=True)
+        missing = [(cell, key) for cell, key in cells if key not in hits]
+        outcomes = await fetch_many([evaluator.request(cell) for cell, _ in missing])
+        for (cell, key), outcome in zip(missing, outcomes, strict=True):
+            evaluator.translated(cell, key, outcome)
+        asks = [(c, *evaluator.judge_request(c)) for c in ev.cells if evaluator.needs_judging(c)]
+        known = evaluator.lookup([key for _, key, _ in asks])
+        unknown = [(cell, key, messages) for cell, key, messages in asks if key not in known]
+        if unknown:
+            assert evaluator.judge is not None
+            judge = evaluator.judge.preset
+            answers = await fetch_many([(judge, messages) for _, _, messages in unknown])
+            for (cell, key, messages), outcome in zip(unknown, answers, strict=True):
+                evaluator.judged(cell, messages, key, outcome)
+        for cell, key, messages in asks:
+            if key in known:
+                evaluator.judged(cell, messages, key, known[key])
+        for cell in ev.cells:
+            evaluator.done(cell)
+    finally:
+        evaluator.end(started)
+    if view is not None:
+        view.finish(ev)
+    return ev

@@ -12,7 +12,7 @@ import asyncio
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -34,7 +34,6 @@ __all__ = ["DEFAULT_CONCURRENCY", "EvaluationView", "Evaluator", "Outcome", "Req
 DEFAULT_CONCURRENCY = 8  # requests in flight per server
 Messages = list[dict[str, str]]
 Request = tuple[Preset, Messages]
-FetchMany = Callable[[list[Request]], Awaitable[list["Outcome"]]]
 
 
 class EvaluationView(Protocol):
@@ -177,7 +176,7 @@ class Evaluator:
         )
         return key, messages
 
-    def _lookup(self, keys: list[str]) -> dict[str, CachedAnswer]:
+    def lookup(self, keys: list[str]) -> dict[str, CachedAnswer]:
         if self.cache is None or self.refresh or not keys:
             return {}
         return self.cache.get_many(keys)
@@ -272,13 +271,13 @@ class Evaluator:
 
     # --- the whole run ---------------------------------------------------------------------------
 
-    def _start(self, view: EvaluationView | None) -> tuple[list[str], dict[str, CachedAnswer]]:
+    def start(self, view: EvaluationView | None) -> tuple[list[str], dict[str, CachedAnswer]]:
         """Every cell's key, and the cached cells filled in and checked."""
         self.view = view
         ev = self.evaluation
         checks.warm_up()  # loading it mid-run would stall the requests in flight
         keys = [self.key(cell) for cell in ev.cells]
-        hits = self._lookup(keys)
+        hits = self.lookup(keys)
         for cell, key in zip(ev.cells, keys, strict=True):
             hit = hits.get(key)
             if hit is not None:
@@ -292,7 +291,7 @@ class Evaluator:
         """Every cell, a fixed pool of workers per server; returns the Evaluation (filled in as
         far as it got when cancelled)."""
         ev, started = self.evaluation, time.perf_counter()
-        keys, hits = self._start(view)
+        keys, hits = self.start(view)
         queues: dict[str, deque[tuple[Cell, str | None]]] = {}
         judging = self.judge is not None
         for cell, key in zip(ev.cells, keys, strict=True):
@@ -310,11 +309,11 @@ class Evaluator:
             while queue:
                 cell, key = queue.popleft()
                 if key is not None:
-                    self.translated(cell, key, await self._ask(*self._request(cell)))
+                    self.translated(cell, key, await self._ask(*self.request(cell)))
                 if self.needs_judging(cell):
                     assert self.judge is not None
                     judge_key, messages = self.judge_request(cell)
-                    known = self._lookup([judge_key]).get(judge_key)
+                    known = self.lookup([judge_key]).get(judge_key)
                     answer = known or await self._ask(self.judge.preset, messages)
                     self.judged(cell, messages, judge_key, answer)
                 self.done(cell)
@@ -328,49 +327,15 @@ class Evaluator:
         finally:
             if ticker is not None:
                 ticker.cancel()
-            self._end(started)
+            self.end(started)
         if view is not None:
             view.finish(ev)
         return ev
 
-    def _request(self, cell: Cell) -> Request:
+    def request(self, cell: Cell) -> Request:
         return self.evaluation.candidates[cell.candidate].preset, self.messages(cell)
 
-    async def run_batched(
-        self, fetch_many: FetchMany, view: EvaluationView | None = None
-    ) -> Evaluation:
-        """The same evaluation with its requests sent in batches by `fetch_many` (e.g. on Dask
-        workers): first every missing translation, then every missing judgement."""
-        ev, started = self.evaluation, time.perf_counter()
-        keys, hits = self._start(view)
-        try:
-            missing = [
-                (cell, key) for cell, key in zip(ev.cells, keys, strict=True) if key not in hits
-            ]
-            outcomes = await fetch_many([self._request(cell) for cell, _ in missing])
-            for (cell, key), outcome in zip(missing, outcomes, strict=True):
-                self.translated(cell, key, outcome)
-            to_judge = [cell for cell in ev.cells if self.needs_judging(cell)]
-            asks = [(cell, *self.judge_request(cell)) for cell in to_judge]
-            known = self._lookup([key for _, key, _ in asks])
-            unknown = [(cell, key, messages) for cell, key, messages in asks if key not in known]
-            assert self.judge is not None or not unknown
-            judge_preset = self.judge.preset if self.judge else None
-            answers = await fetch_many([(judge_preset, m) for _, _, m in unknown])  # type: ignore[misc]
-            for (cell, key, messages), outcome in zip(unknown, answers, strict=True):
-                self.judged(cell, messages, key, outcome)
-            for cell, key, messages in asks:
-                if key in known:
-                    self.judged(cell, messages, key, known[key])
-            for cell in ev.cells:
-                self.done(cell)
-        finally:
-            self._end(started)
-        if view is not None:
-            view.finish(ev)
-        return ev
-
-    def _end(self, started: float) -> None:
+    def end(self, started: float) -> None:
         ev = self.evaluation
         ev.wall_ms = (time.perf_counter() - started) * 1000
         ev.complete = all(cell.done for cell in ev.cells)
