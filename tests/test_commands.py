@@ -119,7 +119,7 @@ def test_unset_key_variable_is_not_usable_and_says_how_to_set_it(
     result, out = run(ip, capsys, "%%translate -p V\nHello")
     assert error_name(result) == "UsageError" and server.chat_requests() == []
     result, out = run(ip, capsys, "%translate presets")
-    assert "$COMPAT_NB_UNSET is not set" in repr(result.result)
+    assert "$COMPAT_NB_UNSET is not set" in result.result.text(250)
 
 
 def test_help_shows_the_cell_form_and_every_command(ip: Any, capsys: Any) -> None:
@@ -151,3 +151,16 @@ def test_tab_completion_is_installed_by_load_ext(ip: Any) -> None:
     with provisionalcompleter():
         found = [c.text for c in ip.Completer.completions(line, len(line))]
     assert "Zed\\ box" in found
+
+
+def test_tables_fit_the_terminal_cutting_or_stacking() -> None:
+    from compat_nb.work.table import Table, format_ms
+
+    table = Table(["name", "base URL", "usable"], [["A", "http://" + "x" * 150 + "/v1", "yes"]])
+    fitted = table.text(60)
+    assert all(len(line) <= 60 for line in fitted.splitlines()) and "…" in fitted
+    many = Table([f"column {i}" for i in range(12)], [[str(i) * 9 for i in range(12)]])
+    stacked = many.text(40)
+    assert all(len(line) <= 40 for line in stacked.splitlines())
+    assert "column 11: 111111111111111111" in stacked
+    assert (format_ms(842.4), format_ms(1352)) == ("842 ms", "1.35 s")  # one format everywhere

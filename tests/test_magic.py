@@ -599,6 +599,7 @@ def test_presets_command_shows_key_status_never_the_key(
     store.save(Preset("keyless", server.base_url, "test-model"))
     store.use("keyed")
     monkeypatch.setenv("PRESETS_TEST_KEY", "sk-env-value-999")
+    monkeypatch.setenv("COLUMNS", "250")  # a wide terminal: no cells cut
     result, out = run(ip, capsys, "%translate presets")
     assert result.error_in_exec is None
     rows = {

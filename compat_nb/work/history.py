@@ -19,7 +19,7 @@ from typing import Any, overload
 
 from ..config.paths import config_dir
 from ..errors import CompatError
-from .table import Table
+from .table import Table, format_ms
 
 __all__ = [
     "HISTORY_FILE",
@@ -209,11 +209,11 @@ class RunHistory(Sequence[dict[str, Any]]):
 
     def table(self) -> Table:
         def ms(value: float | None) -> str:
-            return "" if value is None else f"{value:.0f} ms"
+            return "" if value is None else format_ms(value)
 
         rows = [
             [
-                row["time"].astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+                _local_time(row["time"]),
                 row["kind"],
                 row["preset"],
                 row["model"],
@@ -238,6 +238,12 @@ class RunHistory(Sequence[dict[str, Any]]):
 
     def __repr__(self) -> str:
         return repr(self.table())
+
+
+def _local_time(moment: datetime) -> str:
+    """2026-11-29 21:01:18 CET: the local time, with its zone (a history outlives a trip)."""
+    local = moment.astimezone()
+    return local.strftime("%Y-%m-%d %H:%M:%S ") + (local.strftime("%Z") or local.strftime("%z"))
 
 
 def _short(text: str, width: int) -> str:

@@ -6,13 +6,14 @@ Used for presets, history and comparisons; cells are escaped, never trusted. No 
 from __future__ import annotations
 
 import html
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .markup import markdown_html, message_html, tone
 
-__all__ = ["Column", "Table", "grid_html", "plain_columns"]
+__all__ = ["Column", "Table", "format_ms", "grid_html", "plain_columns"]
 
 
 class Table:
@@ -35,18 +36,43 @@ class Table:
         return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
     def __repr__(self) -> str:
+        return self.text(shutil.get_terminal_size().columns)
+
+    def text(self, width: int = 100) -> str:
+        """Aligned columns at most `width` characters wide: the widest cells are cut with an
+        ellipsis; when even that cannot fit, each row is stacked as `field: value` lines."""
+        width = max(width, 20)
         widths = [
             max(len(c), *(len(r[i]) for r in self.rows)) if self.rows else len(c)
             for i, c in enumerate(self.columns)
         ]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(self.columns, widths, strict=True))]
+        floors = [min(w, max(len(c), 8)) for c, w in zip(self.columns, widths, strict=True)]
+        while sum(widths) + 2 * (len(widths) - 1) > width:
+            shrinkable = [i for i, w in enumerate(widths) if w > floors[i]]
+            if not shrinkable:
+                return self._stacked(width)
+            widest = max(shrinkable, key=lambda i: widths[i])
+            widths[widest] -= 1
+        lines = [_cut(self.caption, width)] if self.caption else []
+        lines.append(
+            "  ".join(_cut(c, w).ljust(w) for c, w in zip(self.columns, widths, strict=True))
+        )
         lines.append("  ".join("-" * w for w in widths))
         lines += [
-            "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in self.rows
+            "  ".join(_cut(v, w).ljust(w) for v, w in zip(row, widths, strict=True))
+            for row in self.rows
         ]
-        if self.caption:
-            lines.insert(0, self.caption)
         return "\n".join(line.rstrip() for line in lines)
+
+    def _stacked(self, width: int) -> str:
+        label = max((len(c) for c in self.columns), default=0)
+        lines = [_cut(self.caption, width)] if self.caption else []
+        for row in self.rows:
+            lines.append("")
+            for column, value in zip(self.columns, row, strict=True):
+                if value:
+                    lines.append(f"{column.rjust(label)}: {_cut(value, width - label - 2)}")
+        return "\n".join(lines)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -91,3 +117,14 @@ def plain_columns(columns: Sequence[Column]) -> str:
         f"── {c.label} ({c.status}) ──\n{c.text}" + (f"\n⚠ {c.error}" if c.error else "")
         for c in columns
     )
+
+
+def _cut(text: str, width: int) -> str:
+    """text on one line, at most width characters, ending in … when cut."""
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
+def format_ms(ms: float) -> str:
+    """842 ms, or 1.42 s: how every footer, table and history row shows a duration."""
+    return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"

@@ -23,6 +23,7 @@ from ..wire.client import get_client
 from ..wire.protocol import ChatResult, Usage, cost_of, tokens_per_second
 from . import history
 from .languages import resolve_language
+from .table import format_ms
 
 __all__ = [
     "DEFAULT_TARGET",
@@ -188,11 +189,6 @@ class Translation:
 
     def _repr_markdown_(self) -> str:
         return self.text
-
-
-def format_ms(ms: float) -> str:
-    """842 ms, or 1.42 s: how every footer and table shows a duration."""
-    return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
 
 
 def resolve_preset(
