@@ -53,7 +53,7 @@ NEW_USAGE = (
     "[--max-tokens N] [--system TEXT] [--timeout SECONDS] [--to LANG] "
     '[--header "Name: value"]... [--input-price P] [--output-price P] [--use]'
 )
-SET_USAGE = "%translate set NAME field=value... (or the flags of `%translate new`)"
+SET_USAGE = "%translate set NAME field=value... (or the flags `%translate new -h` lists)"
 
 
 def _parser(prog: str, usage: str) -> MagicArgumentParser:
@@ -79,6 +79,8 @@ def _refuse_keys(argv: list[str], name: str) -> None:
 
 def _parse(argv: list[str], prog: str, usage: str) -> tuple[str, dict[str, Any], Any]:
     """(preset name, fields to change, parsed flags) from `NAME [field=value…] [--flags…]`."""
+    if argv and argv[0] in ("-h", "--help"):
+        raise _Help(_parser(prog, usage).format_help())
     if not argv or argv[0].startswith("-"):
         raise UsageError(f"Name the preset first. Usage: {usage}")
     name, rest = argv[0].strip(), argv[1:]
@@ -94,6 +96,10 @@ def _parse(argv: list[str], prog: str, usage: str) -> tuple[str, dict[str, Any],
         field, _, value = item.partition("=")
         changes[_field(field)] = _value(_field(field), value)
     return name, changes, args
+
+
+class _Help(Exception):
+    """`-h`: the command prints its flags instead of running."""
 
 
 def _field(spelled: str) -> str:
@@ -159,7 +165,11 @@ def _describe(preset: Preset) -> str:
 
 def new(argv: list[str]) -> None:
     """`%translate new NAME --base-url URL -m MODEL …`: a preset of one's own."""
-    name, changes, args = _parse(argv, "%translate new", NEW_USAGE)
+    try:
+        name, changes, args = _parse(argv, "%translate new", NEW_USAGE)
+    except _Help as shown:
+        print(shown)
+        return
     store = get_store()
     existing = {n.casefold(): n for n in store.names()}.get(name.casefold())
     if existing:
@@ -178,7 +188,11 @@ def new(argv: list[str]) -> None:
 
 def set_fields(argv: list[str]) -> None:
     """`%translate set NAME field=value…`: change a saved (or built-in) preset."""
-    name, changes, args = _parse(argv, "%translate set", SET_USAGE)
+    try:
+        name, changes, args = _parse(argv, "%translate set", SET_USAGE)
+    except _Help as shown:
+        print(shown)
+        return
     store = get_store()
     preset = store.get(name)
     if not changes and not args.header and not args.use:
