@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import socket
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +15,6 @@ import compat_nb.faces.display
 from compat_nb.config.presets import Preset
 from compat_nb.config.store import get_store
 from compat_nb.faces.display import StreamDisplay
-from compat_nb.work.markup import tone
 from compat_nb.work.translation import Translation
 
 FOOTER = re.compile(
@@ -537,26 +535,7 @@ def test_interrupt_keeps_partial_text_and_next_cell_works(
     assert len(server.chat_requests()) == 2
 
 
-# --- the throttle ----------------------------------------------------------------------------
-
-
-def test_stream_display_throttles_updates(kernel_display: list[dict[str, str]]) -> None:
-    view = StreamDisplay(kernel=True, rate=20)
-    view.start()
-    started = time.monotonic()
-    for i in range(2000):
-        view.append(f"t{i} ")
-        if i % 10 == 0:
-            time.sleep(0.002)  # tokens arriving over a fraction of a second
-    elapsed = time.monotonic() - started
-    view.finish(footer="p · m")
-    full = "".join(f"t{i} " for i in range(2000))
-    updates = len(kernel_display) - 1  # the first entry is the placeholder from start()
-    assert view.updates == updates
-    assert 2 <= updates <= 20 * elapsed + 2, (updates, elapsed)
-    assert kernel_display[0]["text/markdown"] == "…"
-    assert kernel_display[-1]["text/plain"] == full + "\n\n— p · m"
-    assert kernel_display[-1]["text/markdown"] == full + "\n\n" + tone("p · m", "muted", tag="sub")
+# --- the display (the kernel side is in test_display.py) -----------------------------------
 
 
 def test_stream_display_in_terminal_prints_deltas(capsys: pytest.CaptureFixture[str]) -> None:
