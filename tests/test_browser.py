@@ -37,8 +37,9 @@ def test_the_panel_sets_up_a_server_and_translates(browser, server, config_dir, 
         nb.run(1)
         panel = page.locator(".compat-nb-panel")
         expect(panel).to_be_visible()
-        expect(panel.locator(".compat-nb-preset select")).to_have_value("LM Studio")
-
+        # A first run opens on a preset of the user's own, never on a built-in to rename.
+        expect(panel.locator(".compat-nb-preset select")).to_have_value("New preset…")
+        panel.locator(".compat-nb-new-name input").fill("My server")
         panel.locator(".compat-nb-base-url input").fill(server.base_url)
         panel.locator(".compat-nb-model input").fill("test-model")
         panel.locator(".compat-nb-api-key input").fill(MARKER_KEY)
@@ -49,13 +50,13 @@ def test_the_panel_sets_up_a_server_and_translates(browser, server, config_dir, 
 
         panel.locator(".compat-nb-save").click()
         feedback = panel.locator(".compat-nb-feedback")  # beside the buttons clicked
-        expect(feedback).to_contain_text("Saved 'LM Studio'.")
+        expect(feedback).to_contain_text("Saved 'My server'.")
         expect(status).to_contain_text("Connected. Found 3 models.")  # still true
         key_field = panel.locator(".compat-nb-api-key input")
         expect(key_field).to_have_value("")
         expect(key_field).to_have_attribute("placeholder", f"key saved (…{MARKER_KEY[-4:]})")
         panel.locator(".compat-nb-use").click()
-        expect(feedback).to_contain_text("%%translate now uses 'LM Studio'")
+        expect(feedback).to_contain_text("%%translate now uses 'My server'")
         expect(panel.locator(".compat-nb-summary")).to_contain_text("★ active for %%translate")
 
         panel.get_by_text("Advanced").click()

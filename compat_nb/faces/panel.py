@@ -393,7 +393,11 @@ class SettingsPanel(w.VBox):
                     return None
                 if not self.selected:
                     self._check_new_name(preset.name)
+                report = self.last_report  # a new preset's test still describes its endpoint
                 saved: Preset = self._write(lambda: self._store.save(preset), select=preset.name)
+                if report is not None and self.last_report is None:
+                    self.last_report = report
+                    self._show_report(report)
         except CompatError as exc:
             self._reply(exc.message, "error")
             return None
