@@ -160,3 +160,9 @@ def test_inside_dask_the_same_evaluation_gives_the_same_results(server: FakeServ
     # The answers came back to this process's cache: a re-run here asks for nothing.
     again = compat_nb.evaluate(PAIRS, candidates, to="French", judge=judge, live=False)
     assert again.cached == 16 and len(server.chat_requests()) == 32
+    # Without a distributed Client, Dask's own threads send the partitions.
+    threads = compat_nb.evaluate(
+        PAIRS, candidates, to="French", judge=judge, live=False, dask=3, refresh=True
+    )
+    assert len(server.chat_requests()) == 64
+    assert threads.to_pandas()[columns].equals(here.to_pandas()[columns])

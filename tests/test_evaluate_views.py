@@ -45,6 +45,13 @@ def test_the_cell_form_reads_a_file_and_prints_the_leaderboard(
     assert len(demo.chat_requests()) == 16
 
 
+def test_in_terminal_ipython_the_api_shows_a_progress_line(
+    ip: Any, demo: FakeServer, capsys: Any
+) -> None:
+    ev = compat_nb.evaluate(PAIRS, ["Good", "German"], to="French")
+    assert ev.complete and "\rEvaluating: 16 / 16 answers" in capsys.readouterr().err
+
+
 def test_the_cell_form_takes_the_cells_lines_a_judge_and_runs(ip: Any, demo: FakeServer) -> None:
     lines = "\n".join(f"{s} ||| {r}" for s, r in PAIRS[:3]) + "\n\n" + SOURCES[3] + "\n"
     ip.run_cell_magic(

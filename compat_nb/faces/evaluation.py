@@ -213,9 +213,11 @@ async def aevaluate(
         },
         overrides=overrides,
     )
-    # Without IPython imported there is no kernel: no need to import it to ask.
-    kernel = "IPython" in sys.modules and display.in_kernel()
-    view = EvaluationMatrix(kernel=kernel) if (kernel if live is None else live) else None
+    # A view by default in IPython (the matrix in a notebook, a progress line in a terminal),
+    # none in a plain script; without IPython imported there is no shell to ask about.
+    shell = "IPython" in sys.modules and sys.modules["IPython"].get_ipython() is not None
+    kernel = shell and display.in_kernel()
+    view = EvaluationMatrix(kernel=kernel) if (shell if live is None else live) else None
     if dask:
         from ..work.distributed import run_in_dask
 
@@ -256,7 +258,8 @@ def evaluate(
     judge: a preset (or candidate spec) that scores each answer 0–100, GEMBA-DA style.
     runs: answers per text and candidate; concurrency: requests in flight per server.
     Answers come from the persisted cache when they can (refresh=True asks again, cache=False
-    neither reads nor writes it). live: the matrix while it runs (default: in a notebook).
+    neither reads nor writes it). live: the matrix while it runs in a notebook, a progress
+    line on stderr in terminal IPython (default: in IPython, not in a plain script).
     dask: run the requests inside Dask, one partition per worker (or this many partitions).
     Overrides (temperature=0, max_tokens=…) apply to every candidate that does not set its own.
     """

@@ -20,7 +20,8 @@ from .evaluator import EvaluationView, Evaluator, Outcome, Request, ask, server_
 
 __all__ = ["fetch_partition", "run_batched", "run_in_dask"]
 
-FetchMany = Callable[[list[Request]], Awaitable[list[Outcome]]]
+Each = Callable[[int, Outcome], None]  # called with a request's index and its outcome
+FetchMany = Callable[[list[Request], Each], Awaitable[None]]
 
 
 def fetch_partition(requests: list[Request], concurrency: int, stream: bool) -> list[Outcome]:
@@ -55,18 +56,25 @@ def _compute(
     client: Any,
     on_part: Callable[[int, list[Outcome]], None],
 ) -> None:
+    """Every partition on Dask, `on_part` called as each one ends (not when all have)."""
     import dask
 
     tasks = [dask.delayed(fetch_partition)(part, concurrency, stream) for part in parts]
     if client is None:
-        for i, outcomes in enumerate(dask.compute(*tasks, scheduler="threads")):
-            on_part(i, outcomes)
+        from concurrent.futures import ThreadPoolExecutor, as_completed
+
+        with ThreadPoolExecutor(max_workers=len(tasks)) as pool:
+            running = {
+                pool.submit(dask.compute, task, scheduler="sync"): i for i, task in enumerate(tasks)
+            }
+            for done in as_completed(running):
+                on_part(running[done], done.result()[0])
         return
-    from distributed import as_completed
+    from distributed import as_completed as completed
 
     futures = client.compute(tasks)
     index = {future.key: i for i, future in enumerate(futures)}
-    for future in as_completed(futures):
+    for future in completed(futures):
         on_part(index[future.key], future.result())
 
 
@@ -87,21 +95,26 @@ async def run_in_dask(
             f"dask= takes True or a number of partitions (1 or more), not {partitions}."
         )
 
-    async def fetch_many(requests: list[Request]) -> list[Outcome]:
+    async def fetch_many(requests: list[Request], each: Each) -> None:
         if not requests:
-            return []
+            return
         size = -(-len(requests) // partitions)  # ceiling: at most `partitions` parts
         parts = [requests[i : i + size] for i in range(0, len(requests), size)]
-        results: list[list[Outcome]] = [[] for _ in parts]
+        loop = asyncio.get_running_loop()
+
+        def handle(i: int, outcomes: list[Outcome]) -> None:
+            for j, outcome in enumerate(outcomes):
+                each(i * size + j, outcome)
 
         def on_part(i: int, outcomes: list[Outcome]) -> None:
-            results[i] = outcomes
+            # Answers are cached and scored on the loop's thread, as each partition ends.
+            loop.call_soon_threadsafe(handle, i, outcomes)
 
         # Dask blocks while it computes: off the event loop, so a live view keeps drawing.
         await asyncio.to_thread(
             _compute, parts, evaluator.concurrency, evaluator.stream, client, on_part
         )
-        return [outcome for part in results for outcome in part]
+        await asyncio.sleep(0)  # let the last partition's answers be handled
 
     return await run_batched(evaluator, fetch_many, view)
 
@@ -110,29 +123,40 @@ async def run_batched(
     evaluator: Evaluator, fetch_many: FetchMany, view: EvaluationView | None = None
 ) -> Evaluation:
     """`evaluator.run` with its requests sent in batches by `fetch_many`: first every missing
-    translation, then every missing judgement; each answer cached, checked and scored here."""
+    translation, then every missing judgement; each answer cached, checked and scored here
+    as soon as `fetch_many` hands it over (so a crash loses only what had not come back)."""
     ev, started = evaluator.evaluation, time.perf_counter()
     keys, hits = evaluator.start(view)
+    judging = evaluator.judge is not None
     try:
         cells = zip(ev.cells, keys, strict=True)
         missing = [(cell, key) for cell, key in cells if key not in hits]
-        outcomes = await fetch_many([evaluator.request(cell) for cell, _ in missing])
-        for (cell, key), outcome in zip(missing, outcomes, strict=True):
+
+        def translated(i: int, outcome: Outcome) -> None:
+            cell, key = missing[i]
             evaluator.translated(cell, key, outcome)
+            if not judging:
+                evaluator.done(cell)
+
+        await fetch_many([evaluator.request(cell) for cell, _ in missing], translated)
         asks = [(c, *evaluator.judge_request(c)) for c in ev.cells if evaluator.needs_judging(c)]
         known = evaluator.lookup([key for _, key, _ in asks])
         unknown = [(cell, key, messages) for cell, key, messages in asks if key not in known]
-        if unknown:
-            assert evaluator.judge is not None
-            judge = evaluator.judge.preset
-            answers = await fetch_many([(judge, messages) for _, _, messages in unknown])
-            for (cell, key, messages), outcome in zip(unknown, answers, strict=True):
-                evaluator.judged(cell, messages, key, outcome)
         for cell, key, messages in asks:
             if key in known:
                 evaluator.judged(cell, messages, key, known[key])
+
+        def judged(i: int, outcome: Outcome) -> None:
+            cell, key, messages = unknown[i]
+            evaluator.judged(cell, messages, key, outcome)
+
+        if unknown:
+            assert evaluator.judge is not None
+            judge = evaluator.judge.preset
+            await fetch_many([(judge, messages) for _, _, messages in unknown], judged)
         for cell in ev.cells:
-            evaluator.done(cell)
+            if not cell.done:
+                evaluator.done(cell)
     finally:
         evaluator.end(started)
     if view is not None:
