@@ -22,6 +22,8 @@ pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).parent / "artifacts"
 TEXT = "Hello from the browser"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+PASTED_HEX = "9c1e7b3d4f2a" * 2 + "a1b2c3d4"  # an Azure-style key typed as a header value
+PASTED_KEY = "gsk_" + "Zq8xW3vN7mK2pL5rT9yB4cH6" * 2  # a Groq key typed as a variable name
 
 
 @pytest.mark.parametrize("front_end", ["lab", "notebook"])
@@ -65,6 +67,21 @@ def test_the_panel_sets_up_a_server_and_translates(browser, server, config_dir, 
         if front_end == "lab":
             panel.screenshot(path=str(ARTIFACTS / "panel_advanced.png"))
 
+        # Keys typed where they do not belong leave their field as typing ends.
+        header_inputs = panel.locator(".compat-nb-headers input")
+        header_name, header_value = header_inputs.nth(0), header_inputs.nth(1)
+        header_name.fill("Ocp-Apim-Subscription-Key")
+        header_name.press("Enter")
+        header_value.fill(PASTED_HEX)
+        header_value.press("Enter")
+        expect(status).to_contain_text("Taken out of the form")
+        expect(header_value).to_have_value("")
+        env_field = panel.locator(".compat-nb-api-key-env input")
+        env_field.fill(PASTED_KEY)
+        env_field.press("Enter")
+        expect(status).to_contain_text("Taken out of 'Use environment variable'")
+        expect(env_field).to_have_value("")
+
         translated = nb.run(2).locator(".jp-OutputArea")
         expect(translated).to_contain_text(f"TRANSLATED: {TEXT}")
         assert server.chat_requests()[-1].headers["authorization"] == f"Bearer {MARKER_KEY}"
@@ -84,6 +101,7 @@ def test_the_panel_sets_up_a_server_and_translates(browser, server, config_dir, 
     assert "compat-nb-panel" in json.dumps(state)  # the panel's widget state was saved ...
     assert server.base_url in json.dumps(state)
     assert MARKER_KEY not in text  # ... and the key is nowhere in the file
+    assert PASTED_HEX not in text and PASTED_KEY not in text  # nor keys refused as typed
 
 
 def _save_notebook(page, path: Path, timeout: float = 15):  # type: ignore[no-untyped-def]

@@ -25,7 +25,13 @@ from .keys import (
 from .local_state import LOCAL_PRESET_NAME
 from .urls import normalize_base_url
 
-__all__ = ["LOCAL_PRESET_NAME", "Preset"]
+__all__ = [
+    "LOCAL_PRESET_NAME",
+    "Preset",
+    "env_reference",
+    "header_problem",
+    "header_secret_problem",
+]
 
 
 # name -> (lowest, highest, how a message says it). Every bound is finite: an infinite or
@@ -39,7 +45,13 @@ _RANGES: dict[str, tuple[float, float, str]] = {
     "input_price": (0.0, 1e9, "a price of 0 or more"),
     "output_price": (0.0, 1e9, "a price of 0 or more"),
 }
-_SECRET_HEADER = re.compile(r"api[-_]?key|token|secret|password|cookie|auth|sig", re.I)
+# Header names that say their value is a credential: X-Api-Key, X-Functions-Key,
+# Ocp-Apim-Subscription-Key, X-Auth-Token, Cookie, X-Amz-Security-Token, X-Signature…
+_SECRET_HEADER = re.compile(
+    r"api[-_]?key|(^|[-_])key($|[-_])|token|secret|passw|cookie|auth|credential|subscription"
+    r"|signature|session",
+    re.I,
+)
 # Headers whose values are public identifiers that merely look random (org-…, proj_…): only
 # a vendor key prefix refuses a literal value under these names.
 _ID_HEADERS = frozenset({"openai-organization", "openai-project", "x-request-id"})
@@ -75,6 +87,51 @@ def _env_key(var: str, owner: str, what: str) -> str | None:
         return value or None
     del value
     raise ConfigError(f"{owner}: the environment variable {var} ({what}) {problem}. {_ENV_FIX}.")
+
+
+def env_reference(value: str) -> str | None:
+    """The variable named by `$VAR` or `${VAR}` (a header value read from the environment)."""
+    ref = _ENV_REFERENCE.fullmatch(value.strip())
+    return (ref.group(1) or ref.group(2)) if ref else None
+
+
+def header_problem(header: Any, value: Any) -> str | None:
+    """Why an extra header cannot be saved in a preset, never quoting its value; None if it can.
+
+    Presets are saved in plain text (and shown in the panel), so a secret, however its
+    header is named, must come from the environment as `${VAR}`: a value is refused when it
+    looks like a key (see `keys.looks_like_key`), or when the header's name says it holds one.
+    """
+    if not isinstance(header, str) or not isinstance(value, str):
+        return "extra header names and values must be text."
+    if looks_like_key(header) or not _TOKEN.fullmatch(header):
+        return "an extra header's name is not a header name (letters, digits and -, e.g. X-Title)."
+    if not _header_safe(value):
+        return f"extra header {header!r} {header_value_problem(value)}."
+    if header.lower() == "authorization":
+        return (
+            "put the key in the API key field, not in an 'Authorization' extra header, so it "
+            "stays out of the presets file."
+        )
+    return header_secret_problem(header, value)
+
+
+def header_secret_problem(header: str, value: str) -> str | None:
+    """Why a literal header value must come from the environment instead; None if it need not.
+
+    Decided by value (a key's shape) and by name (`api-key`, `…token…`, `…secret…`); a
+    `${VAR}` value is always fine.
+    """
+    if not value.strip() or env_reference(value):
+        return None
+    by_value = has_key_prefix(value) if header.lower() in _ID_HEADERS else looks_like_key(value)
+    if not by_value and not _SECRET_HEADER.search(header):
+        return None
+    what = "holds what looks like a key" if by_value else "looks like a secret"
+    return (
+        f"the {header!r} header {what}, and presets are saved in plain text. Put its value in "
+        "an environment variable and write ${VAR} as the header value."
+    )
 
 
 @dataclass(frozen=True)
@@ -144,9 +201,8 @@ class Preset:
             if problem:
                 raise ConfigError(f"Preset {self.name!r}: the API key {problem}.")
         env = (self.api_key_env or "").strip()
-        ref = _ENV_REFERENCE.fullmatch(env)
-        if ref:  # "$OPENAI_API_KEY" and "${OPENAI_API_KEY}" name the same variable
-            env = ref.group(1) or ref.group(2)
+        # "$OPENAI_API_KEY" and "${OPENAI_API_KEY}" name the same variable
+        env = env_reference(env) or env
         problem = env_name_problem(env) if env else None
         # Never quoted, nor kept in a frame: a key pasted here must not reach a message, a
         # file, a log or a traceback.
@@ -157,38 +213,9 @@ class Preset:
 
     def _check_headers(self) -> None:
         for header, value in self.headers.items():
-            if not isinstance(header, str) or not isinstance(value, str):
-                raise ConfigError(
-                    f"Preset {self.name!r}: extra header names and values must be text."
-                )
-            if looks_like_key(header) or not _TOKEN.fullmatch(header):
-                raise ConfigError(
-                    f"Preset {self.name!r}: an extra header's name is not a header name "
-                    "(letters, digits and -, e.g. X-Api-Key)."
-                )
-            if not _header_safe(value):
-                raise ConfigError(
-                    f"Preset {self.name!r}: extra header {header!r} {header_value_problem(value)}."
-                )
-            if header.lower() == "authorization":
-                raise ConfigError(
-                    f"Preset {self.name!r}: put the key in the API key field, not in an "
-                    "'Authorization' extra header, so it stays out of the presets file."
-                )
-            if _ENV_REFERENCE.fullmatch(value.strip()):
-                continue
-            # Presets are saved in plain text (and shown in the panel): a secret, however
-            # its header is named, must come from the environment, like the key itself.
-            by_value = has_key_prefix(value) if header.lower() in _ID_HEADERS else None
-            if by_value is None:
-                by_value = looks_like_key(value)
-            if by_value or _SECRET_HEADER.search(header):
-                raise ConfigError(
-                    f"Preset {self.name!r}: the {header!r} header "
-                    + ("holds what looks like a key" if by_value else "looks like a secret")
-                    + ", and presets are saved in plain text. Put its value in an environment "
-                    "variable and write ${VAR} as the header value."
-                )
+            problem = header_problem(header, value)
+            if problem:
+                raise ConfigError(f"Preset {self.name!r}: {problem}")
 
     def _check_ranges(self) -> None:
         for name, (low, high, wording) in _RANGES.items():
@@ -296,9 +323,9 @@ class Preset:
         if self.api_key_env:
             found.append(_clean_key(os.environ.get(self.api_key_env, "")))
         for header, value in self.headers.items():
-            ref = _ENV_REFERENCE.fullmatch(value.strip())
-            if ref:
-                found.append(os.environ.get(ref.group(1) or ref.group(2), "").strip())
+            var = env_reference(value)
+            if var:
+                found.append(os.environ.get(var, "").strip())
             elif _SECRET_HEADER.search(header):
                 found.append(value)
         found.append(urlsplit(self.base_url).query)
@@ -316,10 +343,9 @@ class Preset:
         secrets in a traceback frame.
         """
         for header, value in self.headers.items():
-            ref = _ENV_REFERENCE.fullmatch(value.strip())
-            if ref is None:
+            var = env_reference(value)
+            if var is None:
                 continue
-            var = ref.group(1) or ref.group(2)
             if not _env_key(var, f"Preset {self.name!r}", f"the {header!r} header"):
                 raise ConfigError(
                     f"Preset {self.name!r}: the {header!r} header reads ${var}, which is "
@@ -331,10 +357,8 @@ class Preset:
 
     @staticmethod
     def _header_value(value: str) -> str:
-        ref = _ENV_REFERENCE.fullmatch(value.strip())
-        if ref is None:
-            return value
-        return os.environ.get(ref.group(1) or ref.group(2), "").strip()
+        var = env_reference(value)
+        return value if var is None else os.environ.get(var, "").strip()
 
     def options(self, **overrides: Any) -> dict[str, Any]:
         """Request options that are set; overrides win, None means 'leave out'."""

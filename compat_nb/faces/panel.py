@@ -24,6 +24,7 @@ from ..wire.client import DEFAULT_READ_TIMEOUT, get_client
 from ..wire.protocol import ConnectionReport
 from ..work.markup import message_html, tone
 from .completion import remember_models
+from .secret_fields import GUARDED_FIELDS, field_secret, header_secret
 from .widgets import (
     FORM_CSS,
     LABEL_WIDTH,
@@ -151,7 +152,11 @@ class SettingsPanel(w.VBox):
         self.api_key = form_field(w.Password, "api_key", "API key (optional)")
         self.api_key.continuous_update = False  # one sync when typing ends, not one per key
         self.api_key_env = form_field(
-            w.Text, "api_key_env", "Use environment variable", placeholder="e.g. OPENAI_API_KEY"
+            w.Text,
+            "api_key_env",
+            "Use environment variable",
+            placeholder="e.g. OPENAI_API_KEY",
+            continuous_update=False,  # judged once typing ends, like the key field
         )
         self.model = form_field(
             w.Combobox, "model", "Model name", placeholder="exact model id", ensure_option=False
@@ -176,7 +181,7 @@ class SettingsPanel(w.VBox):
         self.target_language = form_field(
             w.Text, "target_language", "Target language", placeholder="English (%%translate's)"
         )
-        self.headers = css(HeaderRows(), "headers")
+        self.headers = css(HeaderRows(check=header_secret), "headers")
         self.save_button = button("save", "Save", button_style="primary", icon="save")
         self.use_button = button("use", "Use for %%translate", icon="check")
         self.delete_button = button("delete", "Delete", button_style="danger", icon="trash")
@@ -217,6 +222,11 @@ class SettingsPanel(w.VBox):
     def _wire(self) -> None:
         """Every handler, in one place."""
         self.preset.observe(self._on_preset_change, "value")
+        # First of each field's handlers: a key typed in the wrong field leaves it before
+        # anything else reads it.
+        for name in GUARDED_FIELDS:
+            getattr(self, name).observe(self._on_guarded_field_change, "value")
+        self.headers.observe(self._on_headers_refused, "refused")
         self.api_key.observe(self._on_api_key_change, "value")
         for name in ("base_url", "api_key", "api_key_env"):
             getattr(self, name).observe(self._on_endpoint_change, "value")
@@ -242,6 +252,26 @@ class SettingsPanel(w.VBox):
         if was_dirty:
             self._say(f"Discarded unsaved changes to {old!r}.", "warn")
 
+    def _on_guarded_field_change(self, change: Any) -> None:
+        if self._quiet or not isinstance(change.new, str):
+            return
+        name = next(n for n in GUARDED_FIELDS if getattr(self, n) is change.owner)
+        problem = field_secret(name, change.new)
+        if problem is None:
+            return
+        # Out of the widget, so out of a saved notebook's state; what was there before is back.
+        before = change.old if isinstance(change.old, str) else ""
+        self._quiet = True
+        try:
+            change.owner.value = "" if field_secret(name, before) else before
+        finally:
+            self._quiet = False
+        self._say(problem, "error")
+
+    def _on_headers_refused(self, change: Any) -> None:
+        if change.new:
+            self._say(f"Taken out of the form: {change.new}", "error")
+
     def _on_api_key_change(self, change: Any) -> None:
         key = change.new.strip()
         if self._quiet or not key:
@@ -253,12 +283,17 @@ class SettingsPanel(w.VBox):
         finally:
             self._quiet = False
 
-    def _on_endpoint_change(self, _change: Any) -> None:
+    def _on_endpoint_change(self, change: Any) -> None:
         # A result describes the endpoint that was tested; editing it makes the result stale.
+        # A value already taken back out of its field changed nothing (and left a message).
+        if change.owner.value != change.new:
+            return
         if not self._quiet and (self.last_report is not None or self.testing):
             self._forget_report()
 
-    def _on_model_change(self, _change: Any) -> None:
+    def _on_model_change(self, change: Any) -> None:
+        if change.owner.value != change.new:  # taken back out of the field: nothing changed
+            return
         if not self._quiet and self.last_report is not None:
             self._show_report(self.last_report)  # the "not among them" warning follows typing
 
@@ -268,7 +303,7 @@ class SettingsPanel(w.VBox):
             self._refresh_marks()
 
     def _on_base_url_change(self, change: Any) -> None:
-        if self._quiet:
+        if self._quiet or change.owner.value != change.new:  # already taken back out
             return
         try:
             root = normalize_base_url(change.new)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import ipywidgets as w
-from traitlets import Dict, observe
+from traitlets import Dict, Unicode, observe
 
 from ..errors import ConfigError
 
@@ -142,16 +142,24 @@ def format_number(value: float | None) -> str:
 
 
 class HeaderRows(w.VBox):
-    """Extra HTTP headers as editable key/value rows; `value` is the dict they spell."""
+    """Extra HTTP headers as editable key/value rows; `value` is the dict they spell.
+
+    `check(name, value)` may refuse a row's value (a message, or None to accept): the value
+    then leaves its field at once, so widget state never holds it, and `refused` says why.
+    """
 
     value = Dict(help="Header name -> value; rows with an empty name are left out.")
+    refused = Unicode(help="Why a value was last taken out of its field ('' when none was).")
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(
+        self, *, check: Callable[[str, str], str | None] | None = None, **kwargs: Any
+    ) -> None:
         self.add_button = button("add_header", "Add header", icon="plus")
         self.add_button.layout.align_self = "flex-start"
         self.add_button.on_click(lambda _: self.add_row())
         self._syncing = False
         kwargs.setdefault("layout", w.Layout(flex="1 1 16em", min_width="0"))
+        self._check = check
         super().__init__(children=[self.add_button], **kwargs)
 
     @property
@@ -159,14 +167,17 @@ class HeaderRows(w.VBox):
         return list(self.children[:-1])
 
     def add_row(self, name: str = "", value: str = "") -> w.HBox:
+        # One sync when typing ends (blur or Enter), not one per key: a value is judged whole.
         key = w.Text(
             name,
             placeholder="Header-Name",
+            continuous_update=False,
             layout=w.Layout(flex="2 1 8em", width="auto", min_width="0"),
         )
         val = w.Text(
             value,
-            placeholder="value",
+            placeholder="value or ${VAR}",
+            continuous_update=False,
             layout=w.Layout(flex="3 1 10em", width="auto", min_width="0"),
         )
         remove = w.Button(
@@ -187,9 +198,19 @@ class HeaderRows(w.VBox):
         self._on_row_change()
 
     def _on_row_change(self, _change: Any = None) -> None:
+        if self._syncing:
+            return
         self._syncing = True
         try:
-            pairs = [(r.children[0].value.strip(), r.children[1].value) for r in self.rows]
+            pairs = []
+            for row in self.rows:
+                name, val = row.children[0].value.strip(), row.children[1]
+                problem = self._check(name, val.value) if self._check and val.value else None
+                if problem:
+                    val.value = ""  # out of the widget, so out of a saved notebook's state
+                    self.refused = ""  # a second refusal of the same kind still notifies
+                    self.refused = problem
+                pairs.append((name, val.value))
             self.value = {k: v for k, v in pairs if k}
         finally:
             self._syncing = False
@@ -201,5 +222,9 @@ class HeaderRows(w.VBox):
         for row in self.rows:
             row.close()
         self.children = (self.add_button,)
-        for name, value in change.new.items():
-            self.add_row(name, value)
+        self._syncing = True  # filled from a preset: already checked
+        try:
+            for name, value in change.new.items():
+                self.add_row(name, value)
+        finally:
+            self._syncing = False
