@@ -17,17 +17,22 @@ from browser_support.notebook import NotebookPage
 from conftest import MARKER_KEY
 from playwright.sync_api import expect
 
+from compat_nb.config.store import PresetStore
+
 pytestmark = pytest.mark.browser
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 TEXT = "Hello from the browser"
+NAME = "My server"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 PASTED_HEX = "9c1e7b3d4f2a" * 2 + "a1b2c3d4"  # an Azure-style key typed as a header value
 PASTED_KEY = "gsk_" + "Zq8xW3vN7mK2pL5rT9yB4cH6" * 2  # a Groq key typed as a variable name
 
 
 @pytest.mark.parametrize("front_end", ["lab", "notebook"])
-def test_the_panel_sets_up_a_server_and_translates(browser, server, config_dir, front_end):
+def test_a_first_run_makes_the_users_own_preset_and_translates(
+    browser, server, config_dir, front_end
+):
     lab, context = browser
     server.api_key = MARKER_KEY  # the translation below works only with the key saved in the panel
     cells = ["%load_ext compat_nb", "%translate settings", f"%%translate -t French\n{TEXT}"]
@@ -39,26 +44,31 @@ def test_the_panel_sets_up_a_server_and_translates(browser, server, config_dir, 
         nb.run(1)
         panel = page.locator(".compat-nb-panel")
         expect(panel).to_be_visible()
-        # A first run opens on a preset of the user's own, never on a built-in to rename.
+        # A first run opens on a preset of the user's own, not on a built-in to overwrite.
         expect(panel.locator(".compat-nb-preset select")).to_have_value("New preset…")
-        panel.locator(".compat-nb-new-name input").fill("My server")
-        panel.locator(".compat-nb-base-url input").fill(server.base_url)
-        panel.locator(".compat-nb-model input").fill("test-model")
+        status = panel.locator(".compat-nb-status")
+        expect(status).to_contain_text("First run: name your server")
+
+        panel.locator(".compat-nb-new-name input").fill(NAME)
+        base_url = panel.locator(".compat-nb-base-url input")
+        base_url.fill(f"{server.base_url}/chat/completions")  # pasted from a server's docs
+        panel.locator(".compat-nb-model input").fill("test-model")  # leaving the field ...
+        expect(base_url).to_have_value(server.base_url)  # ... shows the API root
         panel.locator(".compat-nb-api-key input").fill(MARKER_KEY)
         panel.locator(".compat-nb-test-button").click()
-        status = panel.locator(".compat-nb-status")
         expect(status).to_contain_text("Connected. Found 3 models. Latency:")
         expect(panel.locator(".compat-nb-summary")).to_contain_text("● unsaved changes")
 
         panel.locator(".compat-nb-save").click()
         feedback = panel.locator(".compat-nb-feedback")  # beside the buttons clicked
-        expect(feedback).to_contain_text("Saved 'My server'.")
+        expect(feedback).to_contain_text(f"Saved {NAME!r}.")
         expect(status).to_contain_text("Connected. Found 3 models.")  # still true
+        expect(panel.locator(".compat-nb-preset select")).to_have_value(NAME)
         key_field = panel.locator(".compat-nb-api-key input")
         expect(key_field).to_have_value("")
         expect(key_field).to_have_attribute("placeholder", f"key saved (…{MARKER_KEY[-4:]})")
         panel.locator(".compat-nb-use").click()
-        expect(feedback).to_contain_text("%%translate now uses 'My server'")
+        expect(feedback).to_contain_text(f"%%translate now uses {NAME!r}")
         expect(panel.locator(".compat-nb-summary")).to_contain_text("★ active for %%translate")
 
         panel.get_by_text("Advanced").click()
@@ -84,6 +94,7 @@ def test_the_panel_sets_up_a_server_and_translates(browser, server, config_dir, 
 
         translated = nb.run(2).locator(".jp-OutputArea")
         expect(translated).to_contain_text(f"TRANSLATED: {TEXT}")
+        expect(translated).to_contain_text(f"{NAME} · test-model")  # the footer names it
         assert server.chat_requests()[-1].headers["authorization"] == f"Bearer {MARKER_KEY}"
         page.screenshot(path=str(ARTIFACTS / f"notebook_{front_end}.png"))
 
@@ -96,6 +107,10 @@ def test_the_panel_sets_up_a_server_and_translates(browser, server, config_dir, 
     finally:
         nb.close()
 
+    store = PresetStore(config_dir)  # what the kernel wrote, read afresh
+    assert store.active_name == NAME and store.get(NAME).base_url == server.base_url
+    assert not store.is_modified("LM Studio")  # no built-in renamed or repointed
+    assert store.get("LM Studio").base_url == "http://127.0.0.1:1234/v1"
     text = saved.read_text()
     state = json.loads(text)["metadata"]["widgets"][WIDGET_STATE]["state"]
     assert "compat-nb-panel" in json.dumps(state)  # the panel's widget state was saved ...

@@ -38,8 +38,10 @@ def _collect(found: dict[str, dict[tuple[str, str], Measured]], page) -> None:  
 
 
 def _panel(page):  # type: ignore[no-untyped-def]
+    """The panel, on a first run's new preset, named."""
     panel = page.locator(".compat-nb-panel")
     expect(panel).to_be_visible()
+    panel.locator(".compat-nb-new-name input").fill("My server")
     return panel
 
 

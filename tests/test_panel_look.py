@@ -17,7 +17,7 @@ from test_panel import dead_port, point_at, shown
 
 from compat_nb.config.presets import Preset
 from compat_nb.config.store import get_store
-from compat_nb.faces.panel import SettingsPanel, settings_panel
+from compat_nb.faces.panel import NEW_PRESET, SettingsPanel, settings_panel
 from compat_nb.faces.widgets import FORM_CSS, descendants
 from compat_nb.work.markup import TONES, message_html, tone, tone_color
 
@@ -181,3 +181,15 @@ def test_the_readme_shows_screenshots_that_exist():
     assert {"docs/img/panel_light.png", "docs/img/panel_dark.png"} <= set(shown_images)
     assert {"docs/img/panel_narrow.png", "docs/img/comparison.png"} <= set(shown_images)
     assert all((root / path).stat().st_size > 10_000 for path in shown_images)
+
+
+def test_a_new_preset_saved_as_tested_keeps_its_result_and_warning(panel, server):
+    panel.preset.value = NEW_PRESET
+    panel.new_name.value = "Fresh"
+    point_at(panel, server, model="missing-model")
+    panel.test_connection(wait=True)
+    panel.save_button.click()
+    assert panel.selected == "Fresh"
+    assert "is not among them" in shown(panel.status) and tone_of(panel.status) == "warn"
+    assert "did not list model 'missing-model'" in shown(panel.feedback)
+    assert panel.model.options == ("test-model", "other-model", "llama3.2:3b")

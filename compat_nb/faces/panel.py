@@ -430,12 +430,11 @@ class SettingsPanel(w.VBox):
                     self._check_new_name(preset.name)
                 report = self.last_report  # a new preset's test still describes its endpoint
                 saved: Preset = self._write(lambda: self._store.save(preset), select=preset.name)
-                if report is not None and self.last_report is None:
-                    self.last_report = report
-                    self._show_report(report)
         except CompatError as exc:
             self._reply(exc.message, "error")
             return None
+        if report is not None and self.last_report is None and report.base_url == saved.base_url:
+            self._keep_report(report)
         problems = saved.problems()
         with advice.shown_in("panel"):
             fix = f"; {saved.fix()}" if problems else ""
@@ -655,6 +654,13 @@ class SettingsPanel(w.VBox):
             text += ". Choose a Model name from the suggestions"
         kind = "ok" if report.ok and report.model_found is not False else "warn"
         self._say(text, kind if report.ok else "error")
+
+    def _keep_report(self, report: ConnectionReport) -> None:
+        with self._lock:
+            self.last_report = report
+        if report.ok:
+            self.model.options = tuple(report.model_ids)
+        self._show_report(report)
 
     def _unlisted_model(self) -> str:
         """A warning to repeat after Save and Use while the tested server lacks the model."""
