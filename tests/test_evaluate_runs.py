@@ -33,6 +33,9 @@ def test_a_rerun_is_served_from_the_cache_and_refresh_asks_again(server: FakeSer
     assert again.to_pandas().latency_ms.tolist() == first.to_pandas().latency_ms.tolist()
     compat_nb.evaluate(PAIRS, candidates, to="French", live=False, refresh=True)
     assert len(server.chat_requests()) == 32
+    # A language by tag or by name is the same prompt: the same cached answers.
+    assert compat_nb.evaluate(PAIRS, candidates, to="fr", live=False).cached == 16
+    assert len(server.chat_requests()) == 32
     # A new setting is a new request; the unchanged candidate still comes from the cache.
     changed = [candidates[0], {"preset": candidates[1], "temperature": 0.3}]
     compat_nb.evaluate(PAIRS, changed, to="French", live=False)

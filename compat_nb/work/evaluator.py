@@ -18,7 +18,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from ..config.presets import Preset
-from ..errors import CompatError, StreamError
+from ..errors import CompatError, ConfigError, StreamError
 from ..wire.client import get_client
 from ..wire.protocol import ChatResult, cost_of
 from . import checks, metrics
@@ -26,6 +26,7 @@ from .cache import CachedAnswer, TranslationCache, cache_key
 from .candidates import Candidate
 from .evaluation import Cell, Evaluation
 from .judge import JUDGE_PROMPT_VERSION, judge_messages, parse_score
+from .languages import resolve_language
 from .testset import TestItem
 from .translation import PROMPT_VERSION, Translation, build_messages, clean_output, record_runs
 
@@ -112,6 +113,9 @@ class Evaluator:
         self.concurrency, self.stream = max(1, concurrency), stream
         self.cache, self.refresh, self.record = cache, refresh, record
         self.target_name = checks.language_name(to)
+        # Keys name languages by tag: "fr" and "French" are the same prompt, the same answer.
+        self.target_tag = _tag(to)
+        self.source_tag = _tag(source) if source else None
         self.view: EvaluationView | None = None
         self._gates: dict[str, asyncio.Semaphore] = {}
         self._prompts: dict[int, str] = {}
@@ -144,8 +148,8 @@ class Evaluator:
             model=preset.model,
             options=options,
             prompt_version=PROMPT_VERSION,
-            target=self.evaluation.to,
-            source=self.evaluation.source,
+            target=self.target_tag,
+            source=self.source_tag,
             text=self.evaluation.items[cell.item].source,
         )
 
@@ -170,8 +174,8 @@ class Evaluator:
             model=preset.model,
             options={**preset.options(), "system_prompt": preset.system_prompt},
             prompt_version=JUDGE_PROMPT_VERSION,
-            target=self.evaluation.to,
-            source=self.evaluation.source,
+            target=self.target_tag,
+            source=self.source_tag,
             text=messages[0]["content"],
         )
         return key, messages
@@ -379,3 +383,10 @@ def _judge_row(answer: CachedAnswer, prompt: str, judge: Candidate, target: str)
         latency_ms=answer.latency_ms,
         ttft_ms=answer.ttft_ms,
     )
+
+
+def _tag(language: str) -> str:
+    try:
+        return resolve_language(language).tag
+    except ConfigError:
+        return language

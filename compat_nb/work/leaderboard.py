@@ -77,7 +77,8 @@ def _quality(ev: Evaluation) -> tuple[dict[int, dict[str, Any]], str | None, str
             c: [_answer(ev.cell(i, c, run)) for i, run in segments]
             for c in range(len(ev.candidates))
         }
-        scores = {c: metrics.corpus_scores(h, refs)["chrF++"] for c, h in hyps.items()}
+        # The best by chrF++ is the baseline the others are tested against.
+        scores = {c: metrics.corpus_scores(h, refs, ["chrF++"])["chrF++"] for c, h in hyps.items()}
         best = max(scores, key=lambda c: scores[c])
         named = {str(c): hyps[c] for c in hyps}
         tested = metrics.paired_bootstrap(named, refs, baseline=str(best))

@@ -43,7 +43,7 @@ DEFAULT_TARGET = "English"
 
 # Part of every cached answer's key (work/cache.py): bump it whenever the prompt's text below
 # changes, so answers to the old prompt are never served for the new one.
-PROMPT_VERSION = "1"
+PROMPT_VERSION = "2"  # 2: languages named "French (fr)", with their BCP 47 tag
 
 _INSTRUCTION = (
     "You are a translation engine. Translate the user's message into {target}{source}. "
