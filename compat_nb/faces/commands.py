@@ -16,50 +16,17 @@ from ..config.store import get_store
 from ..errors import ConfigError
 from ..work.history import RunHistory, recent
 from ..work.table import Table
-from . import display, preset_commands
+from . import display, helptext, preset_commands
 
 if TYPE_CHECKING:  # the panel imports ipywidgets: only when it is shown
     from .panel import SettingsPanel
 
-__all__ = ["COMMANDS_HELP", "run_command"]
-
-CELL_HELP = """\
-%%translate [-t LANG] [-p NAME]... [-m ID]... [options]     translate the cell below the line
-
-    %%translate -t French
-    The weather is nice today.
-
-    %%translate -t German -p Ollama -p "LM Studio" --runs 3
-    Compare presets side by side on your own text.
-
-%%translate? lists every option."""
-
-COMMANDS_HELP = """\
-%translate help                         this help
-%translate use NAME                     make NAME the preset %%translate uses
-%translate presets                      list presets (name, base URL, model, key, usable)
-%translate show [NAME]                  every field of a preset (the key only as set or not)
-%translate new NAME --base-url URL -m MODEL [--api-key-env VAR] [--temperature T] [--use]
-                                        add a preset of your own (`%translate new -h`: all flags)
-%translate set NAME field=value...      change fields: base_url, model, api_key_env, temperature,
-                                        max_tokens, system_prompt, timeout, target_language…
-%translate key NAME [--forget]          store a key (asked at a hidden prompt), or forget it
-%translate delete NAME                  delete a preset (a built-in returns to its defaults)
-%translate models [NAME | --base-url URL [--api-key-env VAR]]   a server's model ids
-%translate test [NAME | --base-url URL] reachable? how many models? latency
-%translate settings [NAME]              the settings panel (in a notebook)
-%translate history [-n N] [--model M]   recent runs
-%translate local start|status|stop [--model PATH] [--port N]   the bundled llama.cpp server
-%translate notebook PATH... --to LANG [--comments] [--glossary FILE] [-o OUT] [--force]
-                               translate notebooks and .md files (see `%translate notebook -h`)"""
+__all__ = ["help_text", "run_command"]
 
 
 def help_text() -> str:
     """The cell form with two examples, then every command that works in this front end."""
-    lines = COMMANDS_HELP.splitlines()
-    if not display.in_kernel():  # the panel needs a notebook: a terminal is never sent there
-        lines = [line for line in lines if not line.startswith("%translate settings")]
-    return CELL_HELP + "\n\nCommands:\n" + "\n".join(lines)
+    return helptext.help_text(in_notebook=display.in_kernel())
 
 
 def run_command(argv: list[str]) -> object:

@@ -27,6 +27,7 @@ COMMAND_NAMES = (
     "settings",
     "history",
     "local",
+    "notebook",
 )
 # Commands whose first argument is a preset name.
 _NAMED = frozenset({"use", "show", "set", "key", "delete", "models", "test", "settings"})
@@ -34,6 +35,7 @@ _CELL_FLAGS = (
     *("-t", "--to", "-f", "--from", "-p", "--preset", "-m", "--model", "--base-url"),
     *("--api-key-env", "--temperature", "--max-tokens", "--system", "--timeout", "--no-stream"),
     *("-o", "--out", "--format", "--runs", "--translate-code", "--concurrency"),
+    *("--eval", "--judge", "--refresh"),
 )
 # Target languages people ask for most; any other name works too.
 LANGUAGES = (

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.core.magic_arguments import argument, kwds, magic_arguments
 from traitlets import Bool, Enum, Float, Int, Unicode
 
 from ..errors import ConfigError
+from .helptext import CELL_DESCRIPTION, EXAMPLES, CellHelpFormatter, commands_epilog
 from .options import CellOptions
 
 if TYPE_CHECKING:  # at load only the magic is registered: these modules import httpx
@@ -73,6 +74,11 @@ class TranslateMagics(Magics):
     ).tag(config=True)
 
     @magic_arguments()
+    @kwds(
+        description=f"{CELL_DESCRIPTION}\n\nExamples\n--------\n{EXAMPLES}",
+        epilog=commands_epilog(),
+        formatter_class=CellHelpFormatter,
+    )
     @argument(
         "-t",
         "--to",
@@ -128,13 +134,7 @@ class TranslateMagics(Magics):
     @argument("--refresh", action="store_true", help="With --eval: ask again, ignore the cache.")
     @line_cell_magic
     def translate(self, line: str, cell: str | None = None) -> object:
-        """Translate the cell, or run a command (see `%translate help`).
-
-        %%translate [-t LANG] [-p NAME] [-m ID] ...
-        Text to translate.
-
-        %translate --eval FILE -p A -p B -t LANG    (an evaluation needs no cell body)
-        """
+        # The docstring `%%translate?` shows is built by magic_arguments from helptext.py.
         argv = _split(line)
         if cell is None:
             if not any(a == "--eval" or a.startswith("--eval=") for a in argv):
