@@ -335,7 +335,7 @@ def test_the_catalog_prefills_the_key_variable_and_says_when_it_is_unset(panels,
     summary = shown.summary.value
     assert "Not usable yet: $OPENROUTER_API_KEY is not set" in summary
     assert "<code>export OPENROUTER_API_KEY=…</code>" in summary and "%env" not in summary
-    assert "enter a key in API Key above" in summary
+    assert "enter a key in API key above" in summary
     assert shown.use_button.disabled  # usable means usable: no key, no Use
     monkeypatch.setenv("OPENROUTER_API_KEY", "x")
     shown.preset.value = "Groq"

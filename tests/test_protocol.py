@@ -361,9 +361,9 @@ def test_auth_error_says_which_key_was_sent_and_the_fix_where_it_is_shown(
     saved = keyed.replace(api_key="sk-saved-0123456789", key_source="saved")
     with advice.shown_in("panel"):
         message = _error(401, "x", typed).message
-        assert "sent the key typed in API Key (…6789)" in message
-        assert "enter the right one in API Key above" in message and "%translate" not in message
-        assert "enter the right one in API Key above and Save" in _error(401, "x", saved).message
+        assert "sent the key typed in API key (…6789)" in message
+        assert "enter the right one in API key above" in message and "%translate" not in message
+        assert "enter the right one in API key above and Save" in _error(401, "x", saved).message
     with advice.shown_in("terminal"):
         message = _error(401, "x", saved).message
         assert "sent the key saved for 'Keyed' (…6789)" in message

@@ -145,7 +145,7 @@ def store_key(name: str) -> str:
     """How to store a key for a saved preset, in this front end."""
     where = front_end()
     if where == "panel":
-        return "enter it in API Key above"
+        return "enter it in API key above"
     if where == "python":
         return (
             f"save it with `store.save(store.get({_py(name)}).replace(api_key=getpass.getpass()))`"
@@ -171,7 +171,7 @@ def list_models(preset: Preset) -> str:
     """How to list the models of the server this preset reaches."""
     where = front_end()
     if where == "panel":
-        return "Test Connection lists them"
+        return "Test connection lists them"
     if where == "python":
         return "`compat_nb.get_client().test_connection(preset).model_ids` lists them"
     if _is_saved(preset):
@@ -219,12 +219,12 @@ def key_rejected(preset: Preset) -> str:
     tail = f" (…{key[-4:]})" if len(key) >= 12 else ""
     status = preset.key_status
     if status == "set" and preset.key_source == "typed":
-        sent, fix = f"the key typed in API Key{tail}", "enter the right one in API Key above"
+        sent, fix = f"the key typed in API key{tail}", "enter the right one in API key above"
     elif status == "set" and preset.key_source == "saved":
         sent = f"the key saved for {name!r}{tail}"
         fix = store_key(name).replace("store it", "replace it", 1)
         if where == "panel":
-            fix = "enter the right one in API Key above and Save"
+            fix = "enter the right one in API key above and Save"
     elif status == "set":
         sent, fix = f"the key given in code{tail}", "pass the right one (api_key=...)"
     elif status == "env":

@@ -1,7 +1,7 @@
 """Tab completion for `%translate` and `%%translate`: commands, flags, presets, models, languages.
 
 Completion never touches the network: model ids come from the last `/models` answer seen for
-each preset (`%translate models`, `%translate test`, the panel's Test Connection).
+each preset (`%translate models`, `%translate test`, the panel's Test connection).
 """
 
 from __future__ import annotations

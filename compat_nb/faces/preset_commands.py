@@ -246,7 +246,7 @@ def _ask_key(name: str) -> str:
             raise
         raise UsageError(
             "This front end cannot ask for input here. Open the panel "
-            f"(`%translate settings {advice.magic_name(name)}`) and enter the key in API Key, "
+            f"(`%translate settings {advice.magic_name(name)}`) and enter the key in API key, "
             "or set an environment variable before starting Jupyter and name it with "
             f"`%translate set {advice.magic_name(name)} api_key_env=VAR`."
         ) from None
