@@ -42,6 +42,18 @@ def test_a_rerun_is_served_from_the_cache_and_refresh_asks_again(server: FakeSer
     assert len(server.chat_requests()) == 40
 
 
+def test_a_text_that_appears_twice_is_asked_once(server: FakeServer) -> None:
+    serve(server)
+    for dask in (False, 2):  # on Dask's threads too
+        data = PAIRS + PAIRS[:3]
+        ev = compat_nb.evaluate(
+            data, [preset(server, "good")], to="French", live=False, dask=dask, refresh=True
+        )
+        assert len(server.chat_requests()) == len(PAIRS) and len(ev.cells) == len(PAIRS) + 3
+        assert all(c.ok for c in ev.cells) and ev.leaderboard().loc["good", "chrF++"] == 100
+        server.requests.clear()
+
+
 def test_each_run_is_its_own_sample_and_cached_apart(server: FakeServer) -> None:
     serve(server)
     ev = compat_nb.evaluate(PAIRS[:3], [preset(server, "good")], to="French", runs=3, live=False)

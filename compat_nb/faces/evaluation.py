@@ -262,6 +262,10 @@ def evaluate(
     line on stderr in terminal IPython (default: in IPython, not in a plain script).
     dask: run the requests inside Dask, one partition per worker (or this many partitions).
     Overrides (temperature=0, max_tokens=…) apply to every candidate that does not set its own.
+
+    Returns an Evaluation (cells, leaderboard(), winner, verdict, to_pandas(), plot()). A
+    failed request stays in its cell; what cannot run at all (a test set, candidate, language
+    or setting that cannot be used, a missing library) raises ConfigError naming the fix.
     """
     return run_sync(
         aevaluate(

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..wire.aio import run_sync
-from .evaluation import Evaluation
+from .evaluation import Cell, Evaluation
 from .evaluator import EvaluationView, Evaluator, Outcome, Request, ask, server_of
 
 __all__ = ["fetch_partition", "run_batched", "run_in_dask"]
@@ -129,16 +129,20 @@ async def run_batched(
     keys, hits = evaluator.start(view)
     judging = evaluator.judge is not None
     try:
-        cells = zip(ev.cells, keys, strict=True)
-        missing = [(cell, key) for cell, key in cells if key not in hits]
+        groups: dict[str, list[Cell]] = {}  # one request per key: a repeated text is asked once
+        for cell, key in zip(ev.cells, keys, strict=True):
+            if key not in hits:
+                groups.setdefault(key, []).append(cell)
+        missing = list(groups.items())
 
         def translated(i: int, outcome: Outcome) -> None:
-            cell, key = missing[i]
-            evaluator.translated(cell, key, outcome)
-            if not judging:
-                evaluator.done(cell)
+            key, cells = missing[i]
+            for cell in cells:
+                evaluator.translated(cell, key, outcome)
+                if not judging:
+                    evaluator.done(cell)
 
-        await fetch_many([evaluator.request(cell) for cell, _ in missing], translated)
+        await fetch_many([evaluator.request(cells[0]) for _, cells in missing], translated)
         asks = [(c, *evaluator.judge_request(c)) for c in ev.cells if evaluator.needs_judging(c)]
         known = evaluator.lookup([key for _, key, _ in asks])
         unknown = [(cell, key, messages) for cell, key, messages in asks if key not in known]

@@ -309,11 +309,22 @@ class Evaluator:
                 preset = ev.candidates[cell.candidate].preset
                 queues.setdefault(server_of(preset), deque()).append((cell, key))
 
+        asked: dict[str, asyncio.Future[Outcome]] = {}
+
+        async def fetch(cell: Cell, key: str) -> Outcome:
+            """One request per key: a text that appears twice is asked once."""
+            if key in asked:
+                return await asyncio.shield(asked[key])
+            asked[key] = asyncio.get_running_loop().create_future()
+            outcome = await self._ask(*self.request(cell))
+            asked[key].set_result(outcome)
+            return outcome
+
         async def worker(queue: deque[tuple[Cell, str | None]]) -> None:
             while queue:
                 cell, key = queue.popleft()
                 if key is not None:
-                    self.translated(cell, key, await self._ask(*self.request(cell)))
+                    self.translated(cell, key, await fetch(cell, key))
                 if self.needs_judging(cell):
                     assert self.judge is not None
                     judge_key, messages = self.judge_request(cell)
