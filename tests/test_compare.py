@@ -186,6 +186,26 @@ def test_live_columns_in_a_kernel(
     assert len(handle.bundles) < 2 + len(server.chat_requests()[0].body["messages"][1]["content"])
 
 
+def test_live_updates_carry_a_bounded_part_of_long_columns(
+    ip: Any, server: FakeServer, second: FakeServer, two_presets: Any, handles: list[FakeHandle]
+) -> None:
+    words = [f"w{i}" for i in range(6000)]
+    server.reply = second.reply = "\n\n".join(
+        " ".join(words[i : i + 60]) for i in range(0, 6000, 60)
+    )
+    server.chunk_delay = 0.0002  # long enough for the grid to update live several times
+    ip.run_cell_magic("translate", "-p One -p Two -o cmp", "A long text")
+    (handle,) = handles
+    *live_bundles, final = handle.bundles
+    assert len(live_bundles) > 3
+    # A live update holds at most ~2 x GRID_CHARS of each column (and says what it left out);
+    # the final one holds both columns whole.
+    assert all(len(b["text/plain"]) < 2 * (2 * live.GRID_CHARS + 200) for b in live_bundles)
+    assert any("characters above" in b["text/plain"] for b in live_bundles)
+    assert final["text/html"].count("w5999") == 2 and final["text/html"].count("w0 ") == 2
+    assert ip.user_ns["cmp"].rows[0].text == server.reply
+
+
 def test_comparison_html_pandas_and_history(
     server: FakeServer, second: FakeServer, two_presets: Any
 ) -> None:

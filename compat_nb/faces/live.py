@@ -1,7 +1,8 @@
 """Concurrent work seen live: run it from sync code, show comparison columns and piece progress.
 
-In a kernel each view is one display handle updated at most `rate` times a second; in a
-terminal it prints lines instead. `show` is the one place a handle is made (tests replace it).
+In a kernel each view is one display handle updated at most `rate` times a second, with a
+bounded amount of text per update; in a terminal it prints lines instead. `show` is the one
+place a handle is made (tests replace it).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import html
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from ..work.markup import tone
@@ -80,9 +82,37 @@ class Progress:
             print(bundle["text/plain"].replace("\n\n— ", "\n— "), flush=True)
 
 
+GRID_CHARS = 1500  # the most text of one column a live update carries
+
+
+def _tail_start(text: str, keep: int) -> int:
+    """Where to start showing the last ~`keep` characters: a paragraph, else a line, else a
+    word boundary, so the shown part reads (and renders) from a clean start."""
+    lo = len(text) - keep
+    for mark in ("\n\n", "\n", " "):
+        at = text.find(mark, lo)
+        if at >= 0:
+            return at + len(mark)
+    return lo
+
+
+def _head_end(text: str, keep: int) -> int:
+    """Where to stop showing the first ~`keep` characters, at the same kind of boundary."""
+    for mark in ("\n\n", "\n", " "):
+        at = text.rfind(mark, 0, keep)
+        if at > 0:
+            return at
+    return keep
+
+
 class LiveGrid:
     """Every column streaming into one display handle (kernel), refreshed by `tick` at most
-    `rate` times a second; in a terminal each column is printed when its candidate is done."""
+    `rate` times a second; in a terminal each column is printed when its candidate is done.
+
+    A live update re-sends the whole grid, so it carries at most ~`GRID_CHARS` of each
+    column: the end of a running column's text, the start of a finished one's, each marked
+    as cut. The caller's final bundle shows every column whole, once.
+    """
 
     def __init__(self, labels: Sequence[str], *, kernel: bool, rate: float, runs: int) -> None:
         self.columns = [Column(label) for label in labels]
@@ -91,6 +121,9 @@ class LiveGrid:
         self.updates = 0
         self._dirty = False
         self._handle: Any = None
+        self._tails = [""] * len(labels)  # a running column's latest text
+        self._above = [0] * len(labels)  # characters of it no longer in the tail
+        self._running = [False] * len(labels)
 
     def start(self) -> None:
         if self.kernel:
@@ -100,16 +133,23 @@ class LiveGrid:
         column = self.columns[i]
         column.text, column.error = "", None
         column.status = "running" if self.runs == 1 else f"run {run}/{self.runs}"
+        self._tails[i], self._above[i], self._running[i] = "", 0, True
         self._dirty = True
 
     def delta(self, i: int, text: str) -> None:
-        self.columns[i].text += text
+        tail = self._tails[i] + text
+        if len(tail) > 2 * GRID_CHARS:  # cut back to GRID_CHARS: each character moves twice
+            cut = _tail_start(tail, GRID_CHARS)
+            self._above[i] += cut
+            tail = tail[cut:]
+        self._tails[i] = tail
         self._dirty = True
 
     def done(self, i: int, text: str, error: str | None, figures: str | None) -> None:
         """A run ended; `figures` is given when it was the candidate's last run."""
         column = self.columns[i]
         column.text, column.error = text, error
+        self._tails[i], self._running[i] = "", False
         self._dirty = True
         if figures is None:
             return
@@ -118,8 +158,22 @@ class LiveGrid:
             lines = [f"── {column.label} ──", text, f"⚠ {error}" if error else "", f"— {figures}"]
             print("\n".join(line for line in lines if line.strip("— ")) + "\n", flush=True)
 
+    def _shown(self, i: int) -> Column:
+        """Column i as a live update shows it: at most ~GRID_CHARS of its text."""
+        column = self.columns[i]
+        if self._running[i]:
+            above = self._above[i]
+            note = f"*… {above:,} characters above*\n\n" if above else ""
+            return replace(column, text=note + self._tails[i])
+        if len(column.text) <= GRID_CHARS:
+            return column
+        cut = _head_end(column.text, GRID_CHARS)
+        more = len(column.text) - cut
+        return replace(column, text=f"{column.text[:cut]}\n\n*… {more:,} more characters*")
+
     def _bundle(self) -> dict[str, str]:
-        return {"text/html": grid_html(self.columns), "text/plain": plain_columns(self.columns)}
+        shown = [self._shown(i) for i in range(len(self.columns))]
+        return {"text/html": grid_html(shown), "text/plain": plain_columns(shown)}
 
     def flush(self) -> None:
         if self.kernel and self._dirty:
