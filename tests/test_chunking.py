@@ -165,6 +165,34 @@ def test_translate_many_keeps_input_order(server: FakeServer, preset: Preset) ->
     assert all(r.preset == "Fake" and r.error is None for r in results)
 
 
+def test_translate_many_runs_a_fixed_pool_and_lets_go_of_finished_pieces(
+    server: FakeServer, preset: Preset
+) -> None:
+    # Memory must not grow with the number of texts: no task per text made up front, and
+    # the outcome of a text's pieces dropped once the text is assembled (in input order).
+    import asyncio
+
+    from compat_nb.wire.aio import run_sync
+
+    texts = [f"text {i}" for i in range(300)] + ["text 0"]  # the last repeats the first
+    batch = chunking.Batch(
+        texts, preset, to="French", source=None, chunk_chars=4000, translate_code=False
+    )
+    seen = {"tasks": 0, "outcomes": 0}
+
+    def on_done(cached: bool) -> None:
+        seen["tasks"] = max(seen["tasks"], len(asyncio.all_tasks()))
+        seen["outcomes"] = max(seen["outcomes"], len(batch.outcomes))
+
+    run_sync(batch.run(concurrency=4, on_done=on_done))
+    results = batch.results()
+    assert [r.text for r in results] == [f"TRANSLATED: {t}" for t in texts]
+    assert len(server.chat_requests()) == 300  # the repeated text was sent once
+    assert seen["tasks"] <= 4 + 2  # the workers, the run, the caller
+    assert seen["outcomes"] <= 4 + 2  # and "text 0", kept for its second use
+    assert batch.outcomes == {}
+
+
 def test_translate_many_series_in_series_out(server: FakeServer, preset: Preset) -> None:
     column = pd.Series(["eins", None, "drei", "eins"], index=[10, 20, 30, 40], name="de")
     out = compat_nb.translate_many(column, to="English", preset="Fake")

@@ -18,7 +18,7 @@ from ..work.chunking import (
     texts_of,
 )
 from ..work.comparison import Comparison, ViewFactory
-from ..work.translation import DEFAULT_TARGET, language_name, resolve_preset
+from ..work.translation import DEFAULT_TARGET, Translation, language_name, resolve_preset
 from . import display
 from .live import LiveGrid, Progress
 
@@ -126,6 +126,15 @@ def translate_many(
     source = language_name(source) if source else None
     kernel = display.in_kernel()
     bar = Progress(kernel=kernel) if (kernel if progress is None else progress) else None
+    failed: list[str] = []
+
+    def text_only(translation: Translation) -> str | None:
+        # A Series keeps the text alone: a Translation per row would hold ~1 KB each.
+        if translation.error:
+            failed.append(translation.error)
+            return None
+        return translation.text
+
     results = run_sync(
         atranslate_many(
             items,
@@ -137,9 +146,9 @@ def translate_many(
             translate_code=translate_code,
             on_total=bar.start if bar else lambda total: None,
             on_done=bar.step if bar else lambda cached: None,
+            keep=text_only if series is not None else None,
         )
     )
-    failed = [t for t in results if t is not None and t.error]
     if series is None:
         return results
     if failed:
@@ -147,8 +156,7 @@ def translate_many(
 
         warnings.warn(
             f"{len(failed)} of {len(items)} texts failed and are left missing; run again to "
-            f"retry only those. First: {failed[0].error}",
+            f"retry only those. First: {failed[0]}",
             stacklevel=2,
         )
-    values = [None if t is None or t.error else t.text for t in results]
-    return type(series)(values, index=series.index, name=series.name, dtype=object)
+    return type(series)(results, index=series.index, name=series.name, dtype=object)

@@ -146,16 +146,16 @@ def translate_long_in_cell(
         source=source,
         chunk_chars=settings.chunk_chars,
         translate_code=opts.translate_code,
+        record="long" if settings.record_history else None,
     )
     bar.start(batch.total)
     concurrency = opts.concurrency or settings.concurrency
     # Ctrl-C: run_sync cancels the pieces still running; the ones done are kept (and cached).
     with contextlib.suppress(KeyboardInterrupt):
         run_sync(batch.run(concurrency=concurrency, on_done=bar.step))
-    (translation,) = batch.results(record="long" if settings.record_history else None)
+    (translation,) = batch.results()
     assert translation is not None
-    done = sum(o.text is not None for o in batch.outcomes.values())
-    pieces = f"{done} of {bar.total}" if translation.interrupted else f"{bar.total}"
+    pieces = f"{batch.done} of {bar.total}" if translation.interrupted else f"{bar.total}"
     footer = f"{translation.footer()} · {pieces} pieces"
     if bar.cached:
         footer += f" ({bar.cached} from the cache)"

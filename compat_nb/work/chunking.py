@@ -7,11 +7,12 @@ or were interrupted.
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,14 +42,6 @@ _cache: OrderedDict[tuple[str, ...], str] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
-def _cache_key(preset: Preset, to: str, source: str | None, piece: str) -> tuple[str, ...]:
-    import json
-
-    options = json.dumps(preset.options(), sort_keys=True)
-    system = preset.system_prompt or ""
-    return (preset.base_url, preset.model, options, to, source or "", system, piece)
-
-
 def clear_cache() -> None:
     """Forget every translated piece, so the next run fetches everything again."""
     with _cache_lock:
@@ -63,46 +56,44 @@ class _Outcome:
 
 
 async def _translate_pieces(
-    pieces: Sequence[str],
+    pieces: Iterator[str],
     preset: Preset,
     *,
     to: str,
     source: str | None,
     concurrency: int,
-    on_done: Callable[[bool], None],
-    into: dict[str, _Outcome],
+    on_done: Callable[[str, _Outcome, bool], None],
 ) -> None:
-    """Each distinct piece translated once (from the cache when it can be), at most
-    `concurrency` requests at a time, its outcome put `into` as soon as it is done;
-    failures are outcomes, not exceptions."""
+    """Each piece translated (from the cache when it can be) by a fixed pool of `concurrency`
+    workers taking the next piece as they free up, so the pieces in memory at once do not
+    depend on how many there are; each outcome goes to `on_done(piece, outcome, cached)` as
+    soon as it is known. Failures are outcomes, not exceptions."""
     client = get_client()
-    gate = asyncio.Semaphore(max(1, concurrency))
+    options = json.dumps(preset.options(), sort_keys=True)
+    prefix = (preset.base_url, preset.model, options, to, source or "", preset.system_prompt or "")
 
-    async def one(piece: str) -> None:
-        key = _cache_key(preset, to, source, piece)
-        with _cache_lock:
-            hit = _cache.get(key)
-        if hit is not None:
-            into[piece] = _Outcome(text=hit)
-            on_done(True)
-            return
-        messages = build_messages(piece, to=to, source=source, system=preset.system_prompt)
-        async with gate:
+    async def worker() -> None:
+        for piece in pieces:  # one iterator shared by every worker
+            key = (*prefix, piece)
+            with _cache_lock:
+                hit = _cache.get(key)
+            if hit is not None:
+                on_done(piece, _Outcome(text=hit), True)
+                continue
+            messages = build_messages(piece, to=to, source=source, system=preset.system_prompt)
             try:
                 result = await client.achat(preset, messages)
             except CompatError as exc:
-                into[piece] = _Outcome(error=preset.redact(exc.message))
-                on_done(False)
-                return
-        text = clean_output(result.text, piece)
-        with _cache_lock:
-            _cache[key] = text
-            while len(_cache) > CACHE_SIZE:
-                _cache.popitem(last=False)
-        into[piece] = _Outcome(text=text, result=result)
-        on_done(False)
+                on_done(piece, _Outcome(error=preset.redact(exc.message)), False)
+                continue
+            text = clean_output(result.text, piece)
+            with _cache_lock:
+                _cache[key] = text
+                while len(_cache) > CACHE_SIZE:
+                    _cache.popitem(last=False)
+            on_done(piece, _Outcome(text=text, result=result), False)
 
-    await asyncio.gather(*(one(piece) for piece in dict.fromkeys(pieces)))
+    await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
 
 
 def _marked(number: int, message: str, original: str) -> str:
@@ -189,9 +180,17 @@ def _summed(usages: Sequence[Usage | None]) -> Usage | None:
 # --- batches -----------------------------------------------------------------------------------
 
 
+RECORD_EVERY = 500  # finished texts written to the history in one transaction
+
+
 class Batch:
-    """Texts planned into pieces and run through one pool. `outcomes` fills in piece by piece,
-    so a batch interrupted half way still assembles, from the pieces that were done."""
+    """Texts planned into pieces and run through one pool of workers.
+
+    Texts are assembled in input order as soon as their pieces are done, and the pieces'
+    outcomes dropped then, so what a run holds besides its inputs and results stays about
+    the same however many texts there are. A batch interrupted half way still assembles the
+    rest at `results()`, from the pieces that were done.
+    """
 
     def __init__(
         self,
@@ -202,52 +201,87 @@ class Batch:
         source: str | None,
         chunk_chars: int,
         translate_code: bool,
+        keep: Callable[[Translation], Any] | None = None,
+        record: str | None = None,
     ) -> None:
         if isinstance(texts, (str, bytes)):
             raise ConfigError(_NOT_A_LIST)
         self.texts, self.preset, self.to, self.source = list(texts), preset, to, source
-        self.plans = [
+        self.keep = keep  # what a result is kept as (a Series keeps only the text)
+        self.plans: list[list[Piece] | None] = [
             plan_pieces(t, chunk_chars, translate_code=translate_code) if t else []
             for t in self.texts
         ]
-        self.wanted = [
-            t[p.start : p.end]
-            for t, plan in zip(self.texts, self.plans, strict=True)
-            if t
-            for p in plan
-            if p.translate
-        ]
-        self.total = len(set(self.wanted))
+        # Each distinct piece, in order of first use, with how many uses are still to assemble.
+        self._uses: dict[str, int] = {}
+        for t, plan in zip(self.texts, self.plans, strict=True):
+            for p in plan or ():
+                if t and p.translate:
+                    piece = t[p.start : p.end]
+                    self._uses[piece] = self._uses.get(piece, 0) + 1
+        self.total = len(self._uses)
+        self.done = 0  # pieces translated (or found in the cache) so far
         self.outcomes: dict[str, _Outcome] = {}
+        self._results: list[Any] = [None] * len(self.texts)
+        self._next = 0  # the first text not assembled yet
+        self._record = record  # the history kind texts are recorded as, once assembled
+        self._unrecorded: list[Translation] = []
         self.started = time.perf_counter()
 
     async def run(self, *, concurrency: int, on_done: Callable[[bool], None]) -> None:
+        """Translate every piece, each text assembled (and recorded) once its pieces are."""
         self.started = time.perf_counter()
+
+        def done(piece: str, outcome: _Outcome, cached: bool) -> None:
+            self.outcomes[piece] = outcome
+            self.done += outcome.text is not None
+            on_done(cached)
+            self._advance()
+
         await _translate_pieces(
-            self.wanted,
+            iter(self._uses),
             self.preset,
             to=self.to,
             source=self.source,
             concurrency=concurrency,
-            on_done=on_done,
-            into=self.outcomes,
+            on_done=done,
         )
 
-    def results(self, *, record: str | None = None) -> list[Translation | None]:
-        """Every text assembled, in input order; `record` names the history kind to record as."""
-        wall = (time.perf_counter() - self.started) * 1000 if len(self.texts) == 1 else None
-        results = [
-            None
-            if t is None
-            else _assemble(
-                t, plan, self.outcomes, self.preset, to=self.to, source=self.source, latency_ms=wall
-            )
-            for t, plan in zip(self.texts, self.plans, strict=True)
-        ]
-        if record:
-            done = ((t, self.preset, None) for t in results if t and t.source_text)
-            record_runs(done, kind=record)
-        return results
+    def _advance(self, *, final: bool = False) -> None:
+        """Assemble the texts whose pieces are all done, in order (`final`: every text)."""
+        while self._next < len(self.texts):
+            i, text, plan = self._next, self.texts[self._next], self.plans[self._next]
+            if text is not None and plan is not None:
+                pieces = [text[p.start : p.end] for p in plan if p.translate]
+                if not final and any(piece not in self.outcomes for piece in pieces):
+                    return
+                wall = (time.perf_counter() - self.started) * 1000 if len(self.texts) == 1 else None
+                translation = _assemble(
+                    text, plan, self.outcomes, self.preset, to=self.to, source=self.source,
+                    latency_ms=wall,
+                )  # fmt: skip
+                self._results[i] = self.keep(translation) if self.keep else translation
+                if self._record and translation.source_text:
+                    self._unrecorded.append(translation)
+                for piece in pieces:  # a piece used by no text still to come is let go
+                    self._uses[piece] -= 1
+                    if not self._uses[piece]:
+                        self.outcomes.pop(piece, None)
+            self.plans[i] = None
+            self._next += 1
+            if len(self._unrecorded) >= RECORD_EVERY:
+                self._flush_records()
+
+    def _flush_records(self) -> None:
+        if self._record and self._unrecorded:
+            record_runs(((t, self.preset, None) for t in self._unrecorded), kind=self._record)
+        self._unrecorded = []
+
+    def results(self) -> list[Any]:
+        """Every text assembled, in input order (None stays None), and recorded."""
+        self._advance(final=True)
+        self._flush_records()
+        return self._results
 
 
 async def atranslate_many(
@@ -263,14 +297,23 @@ async def atranslate_many(
     on_done: Callable[[bool], None] = lambda cached: None,
     kind: str = "many",
     record: bool = True,
-) -> list[Translation | None]:
-    """Every text (None stays None) through one shared pool of pieces, in input order."""
+    keep: Callable[[Translation], Any] | None = None,
+) -> list[Any]:
+    """Every text (None stays None) through one pool of workers, in input order; `keep` makes
+    what is kept of each result (default: the Translation)."""
     batch = Batch(
-        texts, preset, to=to, source=source, chunk_chars=chunk_chars, translate_code=translate_code
+        texts,
+        preset,
+        to=to,
+        source=source,
+        chunk_chars=chunk_chars,
+        translate_code=translate_code,
+        keep=keep,
+        record=kind if record else None,
     )
     on_total(batch.total)
     await batch.run(concurrency=concurrency, on_done=on_done)
-    return batch.results(record=kind if record else None)
+    return batch.results()
 
 
 _NOT_A_LIST = (

@@ -17,7 +17,7 @@ _MATH = re.compile(r"^\s*\$\$")
 _ENV = re.compile(r"^\s*\\begin\{([^}]+)\}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per text in a batch: no __dict__ each
 class Piece:
     """text[start:end] of the source; `translate` is False for code passed through as is."""
 
