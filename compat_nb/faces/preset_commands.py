@@ -347,7 +347,8 @@ def _report(preset: Preset, *, fail: bool) -> Any:
     if report.ok:
         remember_models(preset.name, report.model_ids)
     elif fail:
-        raise CompatError(f"{preset.name}: {report.message}")
+        # The request's own error, as a translation would raise it: one wording per failure.
+        raise report.failure or CompatError(report.message)
     return report
 
 

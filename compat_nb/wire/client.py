@@ -176,6 +176,7 @@ class Client:
         latency = (time.perf_counter() - started) * 1000
         fields: dict[str, Any] = {"base_url": preset.base_url, "model": preset.model or None}
         if isinstance(response, CompatError):
+            fields["failure"] = response.with_traceback(None)  # kept, not its frames
             return ConnectionReport(False, error=response.message, latency_ms=latency, **fields)
         content = response.content if content is None else content
         body = decode_body(content, response.headers.get("content-type", ""))
@@ -186,6 +187,7 @@ class Client:
                 raise error_in_body(body, where=preset.base_url, secrets=preset.secrets())
             ids = parse_models(body)
         except CompatError as exc:
+            fields["failure"] = exc.with_traceback(None)
             return ConnectionReport(False, error=exc.message, latency_ms=latency, **fields)
         return ConnectionReport(True, model_ids=ids, latency_ms=latency, **fields)
 

@@ -6,6 +6,7 @@ Every message names the cause and a fix, and text from the server is scrubbed of
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -32,6 +33,7 @@ from ..errors import (
 
 __all__ = [
     "body_error",
+    "connect_reason",
     "decode_body",
     "error_for_response",
     "error_in_body",
@@ -187,6 +189,32 @@ def body_error(exc: httpx.HTTPError, preset: Preset, request: httpx.Request) -> 
     )
 
 
+def connect_reason(exc: BaseException) -> str:
+    """Why a connection failed, in the operating system's words ("Connection refused", "Name
+    or service not known"), the same whichever client met it.
+
+    The sync client raises the socket's error itself; the async one wraps it in "All
+    connection attempts failed" (anyio), and asyncio words it "Connect call failed (…)":
+    the errno under them is the one cause.
+    """
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        error = todo.pop(0)
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, OSError) and isinstance(error.errno, int):
+            if error.errno > 0:
+                return os.strerror(error.errno)
+            if error.strerror:  # a name-resolution error (socket.gaierror): negative errno
+                return error.strerror
+        todo += [error.__cause__, error.__context__, *getattr(error, "exceptions", ())]
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "timed out"
+    return str(exc) or type(exc).__name__
+
+
 def transport_error(
     exc: httpx.TransportError, preset: Preset, request: httpx.Request
 ) -> RequestError:
@@ -201,7 +229,7 @@ def transport_error(
             url=url,
         )
     server = advice.server_at(preset)
-    detail = preset.redact(str(exc) or type(exc).__name__)
+    detail = preset.redact(connect_reason(exc))
     return ConnectError(
         f"Could not connect to {preset.base_url} — is {server} running? ({detail}) "
         "Check the Base URL, host and port.",

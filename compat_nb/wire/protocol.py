@@ -14,6 +14,7 @@ from typing import Any
 
 from ..config.presets import Preset
 from ..errors import (
+    CompatError,
     InvalidResponseError,
 )
 from .diagnosis import error_in_body, server_message
@@ -149,6 +150,8 @@ class ConnectionReport:
     error: str | None = None
     base_url: str = ""
     model: str | None = None
+    # The error itself, so a command that fails on it raises the same kind a request would.
+    failure: CompatError | None = field(default=None, repr=False, compare=False)
 
     @property
     def model_count(self) -> int:

@@ -82,7 +82,11 @@ class Unit:
 
 
 def _comment_safe(text: str) -> str:
-    return " ".join(text.replace("--", "—").split())
+    """The message on one line, as the text of an HTML comment: only what would end or open
+    a comment is broken up (HTML and CommonMark allow `--` inside), so a suggested
+    `--timeout SECONDS` reads as it is typed."""
+    text = " ".join(text.split())
+    return re.sub(r"<!-|--!?>", lambda m: " ".join(m.group()), text)
 
 
 def _spans(text: str, limit: int) -> list[tuple[int, int, bool]]:
