@@ -286,3 +286,44 @@ def test_an_unwritable_directory_is_a_message_not_an_oserror(tmp_path):
     store = PresetStore(blocker / "sub")
     with pytest.raises(PresetFileError, match=r"Could not write to .* COMPAT_NB_CONFIG_DIR"):
         store.save(Preset("Mine", "http://h/v1", "m"))
+
+
+def test_listing_reads_each_file_once_however_many_presets(
+    config_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from compat_nb.config import store as store_module
+    from compat_nb.faces.tables import preset_table
+
+    presets = {f"P{i}": {"base_url": f"http://h{i}:1/v1", "model": "m" if i % 2 else ""}
+               for i in range(300)}  # fmt: skip
+    config_dir.mkdir(parents=True, exist_ok=True)
+    (config_dir / "presets.json").write_text(json.dumps({"version": 1, "presets": presets}))
+    store = get_store()
+    store.save(Preset("Keyed", "http://k:1/v1", "m", api_key=MARKER_KEY))
+    reads: list[str] = []
+    original = store_module._read_json
+
+    def counted(path: Path, key: str) -> dict:
+        reads.append(path.name)
+        return original(path, key)
+
+    monkeypatch.setattr(store_module, "_read_json", counted)
+    table = preset_table()
+    assert len(table) == len(BUILTIN_PRESETS) + 301
+    assert sorted(reads) == ["credentials.json", "presets.json"]
+    reads.clear()
+    usable = store.names(usable_only=True)
+    assert "P1" in usable and "P2" not in usable and "Keyed" in usable
+    assert sorted(reads) == ["credentials.json", "presets.json"]
+
+
+def test_outside_a_listing_every_read_sees_the_files_as_they_are(config_dir: Path) -> None:
+    mine, other = get_store(), PresetStore(config_dir)  # another kernel, same directory
+    with mine.reading():
+        assert "Late" not in mine.names()
+        other.save(Preset("Late", "http://late:1/v1", "m"))
+        assert "Late" not in mine.names()  # one command sees one state of the files
+        mine.save(Preset("Mine", "http://mine:1/v1", "m"))  # its own save: read afresh
+        assert {"Late", "Mine"} <= set(mine.names())
+    other.delete("Late")
+    assert "Late" not in mine.names()

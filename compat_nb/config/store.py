@@ -12,6 +12,7 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -57,13 +58,43 @@ def _read_json(path: Path, key: str) -> dict[str, Any]:
     return data
 
 
+class _Snapshot:
+    """The files as read once for one command, and the name lookups built from them."""
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.saved: dict[str, Any] | None = None
+        self.keys: dict[str, str] | None = None
+        self.names: list[str] | None = None
+        self.folded: dict[str, str] | None = None
+
+
 class PresetStore:
-    """Built-in presets overlaid with the user's saved ones; the active preset's name."""
+    """Built-in presets overlaid with the user's saved ones; the active preset's name.
+
+    Every read goes to the files, so another kernel's save is seen by the next command;
+    inside `reading()` they are read once, so listing N presets costs one read, not N.
+    """
 
     def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
         self.directory = Path(directory) if directory is not None else config_dir()
         self._lock = threading.RLock()
         self._listeners: list[Callable[[PresetStore], None]] = []
+        self._snapshot: ContextVar[_Snapshot | None] = ContextVar("snapshot", default=None)
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """Read presets.json and credentials.json at most once for everything inside."""
+        if self._snapshot.get() is not None:
+            yield  # an outer command already holds a snapshot
+            return
+        token = self._snapshot.set(_Snapshot())
+        try:
+            yield
+        finally:
+            self._snapshot.reset(token)
 
     @property
     def presets_path(self) -> Path:
@@ -76,29 +107,57 @@ class PresetStore:
     # --- reading ---------------------------------------------------------------------------
 
     def _saved(self) -> dict[str, Any]:
-        return _read_json(self.presets_path, "presets")
+        """presets.json as read (from the snapshot inside `reading()`); not to be changed."""
+        snap = self._snapshot.get()
+        if snap is None:
+            return _read_json(self.presets_path, "presets")
+        if snap.saved is None:
+            snap.saved = _read_json(self.presets_path, "presets")
+        return snap.saved
 
     def _keys(self) -> dict[str, str]:
+        snap = self._snapshot.get()
+        if snap is not None and snap.keys is not None:
+            return snap.keys
         keys = _read_json(self.credentials_path, "keys").get("keys", {})
-        return {k: v for k, v in keys.items() if isinstance(v, str)}
+        keys = {k: v for k, v in keys.items() if isinstance(v, str)}
+        if snap is not None:
+            snap.keys = keys
+        return keys
 
     def names(self, *, usable_only: bool = False) -> list[str]:
         """Built-ins first (catalog order), then the user's presets in the order saved."""
+        if usable_only:
+            with self.reading():
+                return [n for n in self.names() if self.get(n).usable]
+        snap = self._snapshot.get()
+        if snap is not None and snap.names is not None:
+            return list(snap.names)
         saved = self._saved().get("presets", {})
         names = list(BUILTIN_PRESETS) + [n for n in saved if n not in BUILTIN_PRESETS]
-        if usable_only:
-            names = [n for n in names if self.get(n).usable]
+        if snap is not None:
+            snap.names = list(names)
         return names
 
     def resolve_name(self, name: str) -> str:
         """The stored spelling of name (matching ignores case); ConfigError when unknown."""
         name = name.strip()
+        snap = self._snapshot.get()
+        if snap is not None and snap.folded is not None:
+            folded = snap.folded  # built once per snapshot: a listing looks up every name
+        else:
+            folded = {}
+            names = self.names()
+            for known in names:
+                folded[known.casefold()] = known
+            for known in names:  # an exact spelling wins over another's folded one
+                folded[known] = known
+            if snap is not None:
+                snap.folded = folded
+        found = folded.get(name) or folded.get(name.casefold())
+        if found is not None:
+            return found
         names = self.names()
-        if name in names:
-            return name
-        folded = {n.casefold(): n for n in names}
-        if name.casefold() in folded:
-            return folded[name.casefold()]
         raise ConfigError(
             f"No preset named {name!r}. Known presets: {', '.join(names)}. "
             f"{_capital(advice.add_preset())}, or pass `--base-url URL -m MODEL` for one cell."
@@ -106,6 +165,10 @@ class PresetStore:
 
     def get(self, name: str) -> Preset:
         """The preset as it would be used: saved fields over the built-in, key merged in."""
+        with self.reading():
+            return self._get(name)
+
+    def _get(self, name: str) -> Preset:
         name = self.resolve_name(name)
         saved = self._saved().get("presets", {})
         builtin = BUILTIN_PRESETS.get(name)
@@ -178,10 +241,16 @@ class PresetStore:
         """Read both files under the cross-process lock, let the caller edit, write back."""
         try:
             with self._lock, file_lock(self.directory / ".lock"):
-                data = self._saved()
+                # Read afresh under the lock (a snapshot may be older than another kernel's
+                # save), and forget any snapshot once written.
+                token = self._snapshot.set(None)
+                try:
+                    data = self._saved()
+                    keys = self._keys()
+                finally:
+                    self._snapshot.reset(token)
                 before = json.dumps(data, sort_keys=True)
                 data.setdefault("presets", {})
-                keys = self._keys()
                 keys_before = dict(keys)
                 yield data, keys
                 data["version"] = FILE_VERSION
@@ -190,6 +259,9 @@ class PresetStore:
                 if keys != keys_before:
                     credentials = {"version": FILE_VERSION, "keys": keys}
                     write_atomic(self.credentials_path, credentials, mode=0o600)
+                snap = self._snapshot.get()
+                if snap is not None:
+                    snap.clear()  # what it held is out of date
         except OSError as exc:
             raise PresetFileError(
                 f"Could not write to {self.directory}: {exc.strerror or exc}. Check that the "

@@ -11,21 +11,22 @@ __all__ = ["preset_table"]
 def preset_table() -> Table:
     """Every preset: active mark, name, base URL, model, key status (never the key), usable."""
     store = get_store()
-    active = store.active_name
     rows = []
-    for name in store.names():
-        preset = store.get(name)
-        problems = preset.problems()
-        rows.append(
-            [
-                "*" if name == active else "",
-                name,
-                preset.base_url,
-                preset.model,
-                preset.key_status,
-                "yes" if not problems else "no: " + "; ".join(problems),
-            ]
-        )
+    with store.reading():  # each file read once for the whole table
+        active = store.active_name
+        for name in store.names():
+            preset = store.get(name)
+            problems = preset.problems()
+            rows.append(
+                [
+                    "*" if name == active else "",
+                    name,
+                    preset.base_url,
+                    preset.model,
+                    preset.key_status,
+                    "yes" if not problems else "no: " + "; ".join(problems),
+                ]
+            )
     return Table(
         ["", "name", "base URL", "model", "key", "usable"],
         rows,
