@@ -128,3 +128,16 @@ def test_the_python_api_resolves_languages_before_sending(local):
         with pytest.raises(ConfigError, match="Unknown language"):
             call()
     assert len(local.chat_requests()) == sent
+
+
+def test_the_quick_common_languages_are_what_langcodes_and_cldr_say() -> None:
+    # The common languages are answered without langcodes (a notebook's first cell stays
+    # quick); each must be exactly what the full path resolves, by tag and by name.
+    from compat_nb.work import languages
+
+    for tag, name in languages._COMMON.items():
+        full = languages._resolve(tag)
+        assert full == Language(tag, name), (tag, full)
+        assert languages._resolve(name) == full
+        for spelling in (tag, tag.upper(), name, name.lower(), f" {name} "):
+            assert resolve_language(spelling) == full

@@ -45,7 +45,25 @@ _PAREN = re.compile(r"^\s*(.+?)\s*\(\s*(.+?)\s*\)\s*$")
 _NOT_A_LANGUAGE = frozenset({"und", "zxx", "mis", "mul"})
 
 
-@functools.lru_cache(maxsize=512)
+# The languages asked for most, as langcodes and CLDR resolve them (a test checks each one
+# against them): answering these without importing langcodes and loading CLDR's name tables
+# (~120 ms) keeps a notebook's first %%translate quick. Anything else takes the full path.
+_COMMON = {
+    **{"en": "English", "fr": "French", "de": "German", "es": "Spanish", "it": "Italian"},
+    **{"pt": "Portuguese", "nl": "Dutch", "ru": "Russian", "zh": "Chinese", "ja": "Japanese"},
+    **{"ko": "Korean", "ar": "Arabic", "hi": "Hindi", "tr": "Turkish", "pl": "Polish"},
+    **{"sv": "Swedish", "da": "Danish", "no": "Norwegian", "fi": "Finnish", "el": "Greek"},
+    **{"cs": "Czech", "hu": "Hungarian", "ro": "Romanian", "uk": "Ukrainian", "he": "Hebrew"},
+    **{"id": "Indonesian", "vi": "Vietnamese", "th": "Thai", "fa": "Persian", "ca": "Catalan"},
+    **{"pt-BR": "Brazilian Portuguese", "zh-Hans": "Simplified Chinese"},
+    **{"zh-Hant": "Traditional Chinese"},
+}
+_COMMON_LOOKUP = {
+    **{tag.casefold(): tag for tag in _COMMON},
+    **{name.casefold(): tag for tag, name in _COMMON.items()},
+}
+
+
 def resolve_language(value: str) -> Language:
     """The Language a tag ("pt-BR", "pt_br", "fre") or a name ("French", "Brazilian Portuguese",
     "Portuguese (Brazil)", "Deutsch", "日本語") denotes.
@@ -55,6 +73,14 @@ def resolve_language(value: str) -> Language:
     up in CLDR's names in every language (language_data). Raises ConfigError naming the closest
     matches when neither works.
     """
+    tag = _COMMON_LOOKUP.get(value.strip().casefold()) if isinstance(value, str) else None
+    if tag is not None:
+        return Language(tag, _COMMON[tag])
+    return _resolve(value)
+
+
+@functools.lru_cache(maxsize=512)
+def _resolve(value: str) -> Language:
 
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(
