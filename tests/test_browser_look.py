@@ -8,6 +8,7 @@ AA (4.5:1). The figures are written to tests/artifacts/contrast.txt beside the s
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -45,11 +46,20 @@ def _panel(page):  # type: ignore[no-untyped-def]
     return panel
 
 
-def _test_connection(panel, base_url: str, model: str, expected: str) -> None:  # type: ignore[no-untyped-def]
-    panel.locator(".compat-nb-base-url input").fill(base_url)
+def _test_connection(panel, server, url: str, model: str, kind: str, expected: str) -> None:  # type: ignore[no-untyped-def]
+    """Test `url`; return once this test's result shows, in the tone of `kind`. The previous
+    result may read alike, so this waits for the kernel to have sent the request (when `url` is
+    the test server's) and for the button to be back."""
+    before = len(server.requests)
+    panel.locator(".compat-nb-base-url input").fill(url)
     panel.locator(".compat-nb-model input").fill(model)
     panel.locator(".compat-nb-test-button").click()
-    expect(panel.locator(".compat-nb-status")).to_contain_text(expected)
+    deadline = time.monotonic() + 10
+    while url == server.base_url and len(server.requests) == before:
+        assert time.monotonic() < deadline, "Test connection sent no request"
+        time.sleep(0.05)
+    expect(panel.locator(".compat-nb-test-button")).to_contain_text("Test connection")
+    expect(panel.locator(f".compat-nb-status .compat-nb-{kind}")).to_contain_text(expected)
 
 
 @pytest.mark.parametrize("theme", [LIGHT, DARK], ids=["light", "dark"])
@@ -72,9 +82,9 @@ def test_every_status_colour_reads_at_aa(browser, server, config_dir, theme):
         panel = _panel(nb.page)
         status = panel.locator(".compat-nb-status")
 
-        _test_connection(panel, server.base_url, "not-there", "is not among them")  # warn
+        _test_connection(panel, server, server.base_url, "not-there", "warn", "is not among them")
         _collect(found, nb.page)
-        _test_connection(panel, server.base_url, "test-model", "Connected")  # ok
+        _test_connection(panel, server, server.base_url, "test-model", "ok", "Connected")
         _collect(found, nb.page)
         panel.screenshot(path=str(ARTIFACTS / f"panel_{theme.split()[-1].lower()}.png"))
         server.delay = 2.0  # long enough to measure "Testing…"
@@ -83,7 +93,7 @@ def test_every_status_colour_reads_at_aa(browser, server, config_dir, theme):
         _collect(found, nb.page)  # busy (muted)
         expect(status).to_contain_text("Connected", timeout=10_000)
         server.delay = 0.0
-        _test_connection(panel, _dead_url(), "test-model", "onnect")  # error
+        _test_connection(panel, server, _dead_url(), "test-model", "error", "Could not connect")
         _collect(found, nb.page)
 
         # A comparison whose second column fails, a translation's footer, a long text's progress.
@@ -136,7 +146,7 @@ def test_the_panel_fits_the_notebook_with_nothing_clipped(
         nb.run(0)
         nb.run(1)
         panel = _panel(nb.page)
-        _test_connection(panel, server.base_url, "not-there", "is not among them")
+        _test_connection(panel, server, server.base_url, "not-there", "warn", "is not among them")
         panel.get_by_text("Advanced").click()
         panel.locator(".compat-nb-add-header").click()
         expect(panel.locator(".compat-nb-temperature input")).to_be_visible()

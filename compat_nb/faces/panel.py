@@ -11,7 +11,6 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import ipywidgets as w
 from traitlets import Bool, Unicode, observe
 
 from ..config import advice
@@ -20,25 +19,18 @@ from ..config.presets import Preset
 from ..config.store import PresetStore, get_store
 from ..config.urls import host_of, normalize_base_url
 from ..errors import CompatError, ConfigError, redact
-from ..wire.client import DEFAULT_READ_TIMEOUT, get_client
+from ..wire.client import get_client
 from ..wire.protocol import ConnectionReport
 from ..work.markup import message_html, tone
 from .completion import remember_models
-from .secret_fields import GUARDED_FIELDS, field_secret, header_secret
+from .panel_form import NUMBER_FIELDS, TEXT_FIELDS, PresetForm
+from .secret_fields import GUARDED_FIELDS, field_secret
 from .widgets import (
-    FORM_CSS,
-    LABEL_WIDTH,
     HeaderRows,
-    NumberSpec,
-    button,
-    css,
     descendants,
-    form_field,
     format_number,
     parse_number,
-    row_label,
     show_if,
-    wrap_row,
 )
 
 __all__ = ["NEW_PRESET", "HeaderRows", "SettingsPanel", "settings_panel"]
@@ -47,17 +39,6 @@ T = TypeVar("T")
 
 NEW_PRESET = "New preset…"  # the store refuses to save a preset by this name
 DEFAULT_PRESET = "LM Studio"  # shown first when no preset is active yet
-_TONES = {"ok": "ok", "warn": "warn", "error": "error", "busy": "muted"}  # message kind -> tone
-
-# Preset fields edited as text, and numeric ones: (type, lowest, highest, label, placeholder).
-_TEXT_FIELDS = ("base_url", "model", "api_key_env", "system_prompt", "target_language")
-_NUMBER_FIELDS: dict[str, NumberSpec] = {
-    "temperature": (float, 0, 2, "Temperature", "server default (0–2)"),
-    "max_tokens": (int, 1, None, "Max tokens", "server default"),
-    "timeout": (float, 0, None, "Timeout (s)", f"{DEFAULT_READ_TIMEOUT:g} s"),
-    "input_price": (float, 0, None, "Input $ / 1M tokens", "for cost estimates"),
-    "output_price": (float, 0, None, "Output $ / 1M tokens", "for cost estimates"),
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +62,7 @@ class _StoreFacts:
         )
 
 
-class SettingsPanel(w.VBox):
+class SettingsPanel(PresetForm):
     """The presets `%%translate` uses: choose, edit, test, save, and make one active.
 
     Drive it from Python as a user would: set `panel.base_url.value`, call
@@ -108,14 +89,7 @@ class SettingsPanel(w.VBox):
         self._facts = _StoreFacts()
         self._test_thread: threading.Thread | None = None
         self.last_report: ConnectionReport | None = None
-        # What each message line says, as plain text, and which one spoke last.
-        self._said = {"status": "", "feedback": ""}
-        self._latest = "status"
-        self._build()
-        # As wide as the notebook allows, up to a comfortable reading width.
-        kwargs.setdefault("layout", w.Layout(width="100%", max_width="52em"))
-        super().__init__(children=self._layout_children(), **kwargs)
-        self.add_class("compat-nb-panel")
+        super().__init__(**kwargs)
         self._wire()
         start = self._store.resolve_name(name) if name else None
         start = start or self._store.active_name or self._first_run_choice()
@@ -135,90 +109,6 @@ class SettingsPanel(w.VBox):
         own = [n for n in self._store.names() if not self._store.is_builtin(n)]
         return own[0] if own else NEW_PRESET
 
-    # --- building ----------------------------------------------------------------------------
-
-    def _build(self) -> None:
-        # The title carries the panel's stylesheet: no extra row, gone with the panel.
-        title = "<b>Local LLM &amp; OpenAI-compatible providers</b>"
-        self.title = w.HTML(f"<style>{FORM_CSS}</style>{title}")
-        self.preset = form_field(w.Dropdown, "preset", "Preset")
-        self.new_name = form_field(w.Text, "new_name", "Name", placeholder="name of the new preset")
-        self.base_url = form_field(
-            w.Text, "base_url", "Base URL", placeholder="http://127.0.0.1:1234/v1"
-        )
-        # Synced when typing ends (Enter or leaving the field), so a pasted endpoint URL can be
-        # shown trimmed to its root without fighting the user's typing.
-        self.base_url.continuous_update = False
-        self.api_key = form_field(w.Password, "api_key", "API key (optional)")
-        self.api_key.continuous_update = False  # one sync when typing ends, not one per key
-        self.api_key_env = form_field(
-            w.Text,
-            "api_key_env",
-            "Use environment variable",
-            placeholder="e.g. OPENAI_API_KEY",
-            continuous_update=False,  # judged once typing ends, like the key field
-        )
-        self.model = form_field(
-            w.Combobox, "model", "Model name", placeholder="exact model id", ensure_option=False
-        )
-        self.test_button = button("test_button", "Test connection", icon="plug")
-        # Each message shows beside the button that caused it: the test result by Test
-        # connection, what Save, Use, Delete, Reset and Forget did by those buttons.
-        self.status = _message_line("status")
-        self.feedback = _message_line("feedback")
-        # Under the selector, aligned with the fields: it describes the preset chosen.
-        indent = f"0 0 0 calc({LABEL_WIDTH} + 8px)"
-        self.summary = css(w.HTML(layout=w.Layout(margin=indent)), "summary")
-        for name, (*_, label, placeholder) in _NUMBER_FIELDS.items():
-            setattr(self, name, form_field(w.Text, name, label, placeholder=placeholder))
-        self.system_prompt = form_field(
-            w.Textarea,
-            "system_prompt",
-            "System prompt",
-            placeholder="appended to the translation instruction, e.g. 'Use formal register.'",
-            rows=3,
-        )
-        self.target_language = form_field(
-            w.Text, "target_language", "Target language", placeholder="English (%%translate's)"
-        )
-        self.headers = css(HeaderRows(check=header_secret), "headers")
-        self.save_button = button("save", "Save", button_style="primary", icon="save")
-        self.use_button = button("use", "Use for %%translate", icon="check")
-        self.delete_button = button("delete", "Delete", button_style="danger", icon="trash")
-        self.reset_button = button("reset", "Reset to defaults", icon="undo")
-        self.forget_key_button = button("forget_key", "Forget saved key", icon="key")
-
-    def _layout_children(self) -> list[w.Widget]:
-        advanced = w.VBox(
-            [
-                self.temperature,
-                self.max_tokens,
-                self.system_prompt,
-                wrap_row(row_label("Extra headers"), self.headers, name="headers-row"),
-                self.timeout,
-                self.target_language,
-                self.input_price,
-                self.output_price,
-            ]
-        )
-        self.advanced = w.Accordion(
-            children=[advanced], titles=("Advanced",), layout=w.Layout(width="auto")
-        )
-        buttons = [self.save_button, self.use_button, self.delete_button, self.reset_button]
-        return [
-            self.title,
-            self.preset,
-            self.summary,
-            self.new_name,
-            self.base_url,
-            self.api_key,
-            self.api_key_env,
-            self.model,
-            wrap_row(self.test_button, self.status, name="test-row"),
-            self.advanced,
-            wrap_row(*buttons, self.forget_key_button, self.feedback, name="actions"),
-        ]
-
     def _wire(self) -> None:
         """Every handler, in one place."""
         self.preset.observe(self._on_preset_change, "value")
@@ -231,7 +121,7 @@ class SettingsPanel(w.VBox):
         for name in ("base_url", "api_key", "api_key_env"):
             getattr(self, name).observe(self._on_endpoint_change, "value")
         self.model.observe(self._on_model_change, "value")
-        for name in ("new_name", *_TEXT_FIELDS, *_NUMBER_FIELDS, "api_key"):
+        for name in ("new_name", *TEXT_FIELDS, *NUMBER_FIELDS, "api_key"):
             getattr(self, name).observe(self._on_field_change, "value")
         self.headers.observe(self._on_field_change, "value")
         self.base_url.observe(self._on_base_url_change, "value")  # after the two above
@@ -360,12 +250,6 @@ class SettingsPanel(w.VBox):
         except CompatError as exc:  # e.g. a presets file broken by hand: say so, here
             self._say(exc.message, "error")
 
-    @property
-    def message(self) -> str:
-        """The latest message still shown (beside Test connection or the action buttons)."""
-        other = "status" if self._latest == "feedback" else "feedback"
-        return self._said[self._latest] or self._said[other]
-
     # --- actions -----------------------------------------------------------------------------
 
     def test_connection(self, *, wait: bool = False) -> ConnectionReport | None:
@@ -487,10 +371,10 @@ class SettingsPanel(w.VBox):
     def _form_preset(self) -> Preset:
         """The preset the form describes; ConfigError (from Preset or a number) when it can't."""
         name = self.selected or self.new_name.value.strip()
-        values: dict[str, Any] = {f: getattr(self, f).value.strip() or None for f in _TEXT_FIELDS}
+        values: dict[str, Any] = {f: getattr(self, f).value.strip() or None for f in TEXT_FIELDS}
         values["base_url"] = values["base_url"] or ""
         values["model"] = values["model"] or ""
-        for field, spec in _NUMBER_FIELDS.items():
+        for field, spec in NUMBER_FIELDS.items():
             values[field] = parse_number(getattr(self, field).value, spec)
         values["headers"] = self.headers.value
         if self._typed_key:
@@ -533,7 +417,7 @@ class SettingsPanel(w.VBox):
             )
 
     def _snapshot(self) -> tuple[Any, ...]:
-        fields = ("new_name", *_TEXT_FIELDS, *_NUMBER_FIELDS)
+        fields = ("new_name", *TEXT_FIELDS, *NUMBER_FIELDS)
         values = (getattr(self, f).value for f in fields)
         return (*values, self._typed_key, tuple(self.headers.value.items()))
 
@@ -550,9 +434,9 @@ class SettingsPanel(w.VBox):
         shown = preset or Preset("")
         self._quiet = True
         try:
-            for field in _TEXT_FIELDS:
+            for field in TEXT_FIELDS:
                 getattr(self, field).value = getattr(shown, field) or ""
-            for field in _NUMBER_FIELDS:
+            for field in NUMBER_FIELDS:
                 getattr(self, field).value = format_number(getattr(shown, field))
             self.headers.value = dict(shown.headers)
             self.api_key.value = ""
@@ -675,10 +559,7 @@ class SettingsPanel(w.VBox):
         line = line or self.status
         # Messages come from the client and Preset, which redact keys; this is a second net.
         text = redact(text, self._typed_key, self._stored.api_key if self._stored else None)
-        key = "feedback" if line is self.feedback else "status"
-        self._said[key] = text
-        self._latest = key if text else self._latest
-        line.value = tone(message_html(text), _TONES[kind], surface="ui") if text else ""
+        self._show_message(line, text, kind)
 
     def _reply(self, text: str, kind: str) -> None:
         """Say what Save, Use, Delete, Reset or Forget did, beside those buttons."""
@@ -688,12 +569,6 @@ class SettingsPanel(w.VBox):
     def _on_testing_change(self, change: Any) -> None:
         self.test_button.disabled = change.new
         self.test_button.description = "Testing…" if change.new else "Test connection"
-
-
-def _message_line(name: str) -> Any:
-    # Grows to the space left beside its button, and wraps under it when there is none.
-    layout = w.Layout(flex="1 1 16em", min_width="0", margin="0 0 0 0.5em")
-    return css(css(w.HTML(layout=layout), "message"), name)
 
 
 def settings_panel(name: str | None = None) -> SettingsPanel:

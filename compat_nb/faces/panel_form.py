@@ -1,0 +1,156 @@
+"""The settings panel's widgets and layout: every field, button and message line, placed.
+
+`PresetForm` builds and lays them out and shows messages in the theme's colours; panel.py's
+`SettingsPanel` subclasses it and gives them behaviour. What the panel looks like lives here,
+what it does lives there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as w
+
+from ..wire.client import DEFAULT_READ_TIMEOUT
+from ..work.markup import message_html, tone
+from .secret_fields import header_secret
+from .widgets import (
+    FORM_CSS,
+    LABEL_WIDTH,
+    HeaderRows,
+    NumberSpec,
+    button,
+    css,
+    form_field,
+    row_label,
+    wrap_row,
+)
+
+__all__ = ["NUMBER_FIELDS", "TEXT_FIELDS", "PresetForm"]
+
+# Preset fields edited as text, and numeric ones: (type, lowest, highest, label, placeholder).
+TEXT_FIELDS = ("base_url", "model", "api_key_env", "system_prompt", "target_language")
+NUMBER_FIELDS: dict[str, NumberSpec] = {
+    "temperature": (float, 0, 2, "Temperature", "server default (0–2)"),
+    "max_tokens": (int, 1, None, "Max tokens", "server default"),
+    "timeout": (float, 0, None, "Timeout (s)", f"{DEFAULT_READ_TIMEOUT:g} s"),
+    "input_price": (float, 0, None, "Input $ / 1M tokens", "for cost estimates"),
+    "output_price": (float, 0, None, "Output $ / 1M tokens", "for cost estimates"),
+}
+# A message's kind -> the tone it is shown in.
+_TONES = {"ok": "ok", "warn": "warn", "error": "error", "busy": "muted"}
+
+
+class PresetForm(w.VBox):
+    """The panel's widgets, laid out to fit any notebook width; no behaviour of its own."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        # What each message line says, as plain text, and which one spoke last.
+        self._said = {"status": "", "feedback": ""}
+        self._latest = "status"
+        self._build()
+        # As wide as the notebook allows, up to a comfortable reading width.
+        kwargs.setdefault("layout", w.Layout(width="100%", max_width="52em"))
+        super().__init__(children=self._layout_children(), **kwargs)
+        self.add_class("compat-nb-panel")
+
+    def _build(self) -> None:
+        # The title carries the panel's stylesheet: no extra row, gone with the panel.
+        title = "<b>Local LLM &amp; OpenAI-compatible providers</b>"
+        self.title = w.HTML(f"<style>{FORM_CSS}</style>{title}")
+        self.preset = form_field(w.Dropdown, "preset", "Preset")
+        self.new_name = form_field(w.Text, "new_name", "Name", placeholder="name of the new preset")
+        self.base_url = form_field(
+            w.Text, "base_url", "Base URL", placeholder="http://127.0.0.1:1234/v1"
+        )
+        # Synced when typing ends (Enter or leaving the field), so a pasted endpoint URL can be
+        # shown trimmed to its root without fighting the user's typing.
+        self.base_url.continuous_update = False
+        self.api_key = form_field(w.Password, "api_key", "API key (optional)")
+        self.api_key.continuous_update = False  # one sync when typing ends, not one per key
+        self.api_key_env = form_field(
+            w.Text,
+            "api_key_env",
+            "Use environment variable",
+            placeholder="e.g. OPENAI_API_KEY",
+            continuous_update=False,  # judged once typing ends, like the key field
+        )
+        self.model = form_field(
+            w.Combobox, "model", "Model name", placeholder="exact model id", ensure_option=False
+        )
+        self.test_button = button("test_button", "Test connection", icon="plug")
+        # Each message shows beside the button that caused it: the test result by Test
+        # connection, what Save, Use, Delete, Reset and Forget did by those buttons.
+        self.status = _message_line("status")
+        self.feedback = _message_line("feedback")
+        # Under the selector, aligned with the fields: it describes the preset chosen.
+        indent = f"0 0 0 calc({LABEL_WIDTH} + 8px)"
+        self.summary = css(w.HTML(layout=w.Layout(margin=indent)), "summary")
+        for name, (*_, label, placeholder) in NUMBER_FIELDS.items():
+            setattr(self, name, form_field(w.Text, name, label, placeholder=placeholder))
+        self.system_prompt = form_field(
+            w.Textarea,
+            "system_prompt",
+            "System prompt",
+            placeholder="appended to the translation instruction, e.g. 'Use formal register.'",
+            rows=3,
+        )
+        self.target_language = form_field(
+            w.Text, "target_language", "Target language", placeholder="English (%%translate's)"
+        )
+        self.headers = css(HeaderRows(check=header_secret), "headers")
+        self.save_button = button("save", "Save", button_style="primary", icon="save")
+        self.use_button = button("use", "Use for %%translate", icon="check")
+        self.delete_button = button("delete", "Delete", button_style="danger", icon="trash")
+        self.reset_button = button("reset", "Reset to defaults", icon="undo")
+        self.forget_key_button = button("forget_key", "Forget saved key", icon="key")
+
+    def _layout_children(self) -> list[w.Widget]:
+        advanced = w.VBox(
+            [
+                self.temperature,
+                self.max_tokens,
+                self.system_prompt,
+                wrap_row(row_label("Extra headers"), self.headers, name="headers-row"),
+                self.timeout,
+                self.target_language,
+                self.input_price,
+                self.output_price,
+            ]
+        )
+        self.advanced = w.Accordion(
+            children=[advanced], titles=("Advanced",), layout=w.Layout(width="auto")
+        )
+        buttons = [self.save_button, self.use_button, self.delete_button, self.reset_button]
+        return [
+            self.title,
+            self.preset,
+            self.summary,
+            self.new_name,
+            self.base_url,
+            self.api_key,
+            self.api_key_env,
+            self.model,
+            wrap_row(self.test_button, self.status, name="test-row"),
+            self.advanced,
+            wrap_row(*buttons, self.forget_key_button, self.feedback, name="actions"),
+        ]
+
+    @property
+    def message(self) -> str:
+        """The latest message still shown (beside Test connection or the action buttons)."""
+        other = "status" if self._latest == "feedback" else "feedback"
+        return self._said[self._latest] or self._said[other]
+
+    def _show_message(self, line: w.HTML, text: str, kind: str) -> None:
+        """`text` (plain, `code` spans marked) on `line`, in the tone of `kind`."""
+        key = "feedback" if line is self.feedback else "status"
+        self._said[key] = text
+        self._latest = key if text else self._latest
+        line.value = tone(message_html(text), _TONES[kind], surface="ui") if text else ""
+
+
+def _message_line(name: str) -> Any:
+    # Grows to the space left beside its button, and wraps under it when there is none.
+    layout = w.Layout(flex="1 1 16em", min_width="0", margin="0 0 0 0.5em")
+    return css(css(w.HTML(layout=layout), "message"), name)
