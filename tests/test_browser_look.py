@@ -2,7 +2,9 @@
 
 Contrast is measured from getComputedStyle in the page, in JupyterLab's Light and Dark themes,
 for every element that carries a status colour (class `compat-nb-tone`); each must read at WCAG
-AA (4.5:1). The figures are written to tests/artifacts/contrast.txt beside the screenshots.
+AA (4.5:1). The same is measured for the fallbacks, on plain pages styled as VS Code's default
+themes and as front ends with no theme variables. The figures are written to
+tests/artifacts/contrast.txt beside the screenshots.
 """
 
 from __future__ import annotations
@@ -163,3 +165,52 @@ def test_the_panel_fits_the_notebook_with_nothing_clipped(
         assert not nb.unexpected_errors(), nb.unexpected_errors()
     finally:
         nb.close()
+
+
+# Outside JupyterLab the tones fall back to VS Code's theme variables, else to fixed hues mixed
+# with the inherited text colour. The variables' values of VS Code's default themes (Light+,
+# Dark+, Light Modern, Dark Modern): page, text, success, warning, error, secondary text.
+OTHER_FRONT_ENDS = {
+    "vscode-light+": ("#ffffff", "#000000", "#388a34", "#bf8803", "#a1260d", "#717171"),
+    "vscode-dark+": ("#1e1e1e", "#d4d4d4", "#73c991", "#cca700", "#f48771", "#ccccccb3"),
+    "vscode-light-modern": ("#ffffff", "#3b3b3b", "#388a34", "#bf8803", "#f85149", "#3b3b3b"),
+    "vscode-dark-modern": ("#1f1f1f", "#cccccc", "#73c991", "#cca700", "#f85149", "#9d9d9d"),
+    "classic-light": ("#ffffff", "#000000", None, None, None, None),
+    "classic-dark": ("#1e1e1e", "#d4d4d4", None, None, None, None),
+}
+VSCODE_VARIABLES = (
+    "--vscode-editor-foreground",
+    "--vscode-testing-iconPassed",
+    "--vscode-editorWarning-foreground",
+    "--vscode-errorForeground",
+    "--vscode-descriptionForeground",
+)
+
+
+@pytest.mark.parametrize("front_end", OTHER_FRONT_ENDS)
+def test_tones_fall_back_legibly_outside_jupyterlab(browser, front_end):
+    from compat_nb.work.markup import TONES as KINDS
+    from compat_nb.work.markup import tone
+
+    _lab, context = browser
+    page_colour, text, *values = OTHER_FRONT_ENDS[front_end]
+    vscode = values[0] is not None  # else a page with no theme variables at all
+    pairs = zip(VSCODE_VARIABLES, [text, *values], strict=True)
+    variables = "".join(f"{name}:{value};" for name, value in pairs) if vscode else ""
+    samples = "".join(
+        tone(f"{kind} on {surface}", kind, surface=surface, tag="div")
+        for kind in KINDS
+        for surface in ("ui", "content")
+    )
+    page = context.new_page()
+    try:
+        body = f"background:{page_colour};color:{text};{variables}"
+        page.set_content(f"<html><body style='{body}'>{samples}</body></html>")
+        measured = measure(page, TONES)
+    finally:
+        page.close()
+    report = [f"{front_end}: {m}" for m in measured]
+    with open(ARTIFACTS / "contrast.txt", "a") as out:
+        out.write("\n".join(report) + "\n")
+    assert len(measured) == 2 * len(KINDS)
+    assert not [line for line, m in zip(report, measured, strict=True) if m.ratio < AA], report

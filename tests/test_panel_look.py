@@ -48,7 +48,7 @@ def tone_of(line: Any) -> str:
 def test_status_colours_are_the_theme_hue_mixed_toward_its_text_colour(kind, variable):
     ui, content = tone_color(kind, "ui"), tone_color(kind, "content")
     assert ui.startswith("color-mix(in srgb, var(" + variable)
-    assert "var(--jp-ui-font-color1, var(--vscode-foreground, currentColor))" in ui
+    assert "var(--jp-ui-font-color1, var(--vscode-editor-foreground, currentColor))" in ui
     assert "var(--jp-content-font-color1, var(--vscode-editor-foreground, currentColor))" in content
     assert re.search(r"#[0-9a-f]{6}\)+ \d+%", ui)  # a fixed fallback for classic front ends
 

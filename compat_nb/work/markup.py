@@ -5,7 +5,8 @@ Every status colour is the front end's own (JupyterLab's `--jp-*` CSS variables,
 colour: the hue says ok/warning/error, and the mix keeps it legible on the theme's background.
 JupyterLab's own status colours alone measure 2.7:1 (warn) and 4.1:1 (success) on Light and
 4.4:1 (error) on Dark's grey; mixed 60/40 with the text colour, each is at least 5.4:1 in both,
-above WCAG 2.x AA's 4.5:1 for text (SC 1.4.3). The browser tests measure it in JupyterLab.
+above WCAG 2.x AA's 4.5:1 for text (SC 1.4.3). The browser tests measure it in JupyterLab,
+and for the fallbacks in VS Code's four default themes and on plain light and dark pages.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ _HUES = {
 }
 # The theme's main and secondary text colours, in the panel (UI) and in outputs (content).
 _TEXT = {
-    "ui": ("--jp-ui-font-color1", "--vscode-foreground"),
+    "ui": ("--jp-ui-font-color1", "--vscode-editor-foreground"),
     "content": ("--jp-content-font-color1", "--vscode-editor-foreground"),
 }
 _MUTED = {
