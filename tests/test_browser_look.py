@@ -103,6 +103,8 @@ def test_every_status_colour_reads_at_aa(browser, server, config_dir, theme):
         grid = nb.run(2).locator(".jp-OutputArea-output")
         expect(grid).to_contain_text("TTFT", timeout=15_000)
         expect(grid.locator(".compat-nb-error")).to_be_visible()
+        expect(grid.locator(".compat-nb-error code").first).to_be_visible()  # not `backticks`
+        assert "`" not in grid.locator(".compat-nb-error").inner_text()
         _collect(found, nb.page)
         if theme == LIGHT:
             grid.screenshot(path=str(ARTIFACTS / "comparison.png"))
@@ -155,6 +157,12 @@ def test_the_panel_fits_the_notebook_with_nothing_clipped(
         width_px = nb.page.evaluate(
             "document.querySelector('.compat-nb-panel').getBoundingClientRect().width"
         )
+        # A message that wraps keeps normal line spacing (not the widgets' 28 px rows).
+        spacing = nb.page.evaluate(
+            "[...document.querySelectorAll('.compat-nb-status .widget-html-content')].map(e => "
+            "parseFloat(getComputedStyle(e).lineHeight) / parseFloat(getComputedStyle(e).fontSize))"
+        )
+        assert spacing and max(spacing) < 1.7, spacing
         cut = clipped(nb.page, ".compat-nb-panel")
         if width == 600 and not file_browser:
             panel.screenshot(path=str(ARTIFACTS / "panel_narrow.png"))
