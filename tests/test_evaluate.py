@@ -185,7 +185,7 @@ def test_unknown_languages_and_bad_settings_are_clear_errors(server: FakeServer)
     good = preset(server, "good")
     with pytest.raises(ConfigError, match="Frnch"):
         compat_nb.evaluate(PAIRS, [good], to="Frnch", live=False)
-    with pytest.raises(ConfigError, match="runs must be 1 or more"):
+    with pytest.raises(ConfigError, match="runs must be a whole number from 1 to 1000"):
         compat_nb.evaluate(PAIRS, [good], to="French", runs=0, live=False)
     with pytest.raises(ConfigError, match="Candidate 2: Unknown candidate setting"):
         compat_nb.evaluate(PAIRS, [good, {"preset": good, "temp": 1}], to="fr", live=False)

@@ -178,10 +178,10 @@ def test_two_processes_writing_at_once(config_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ("history -n abc", "argument -n: invalid int value: 'abc'"),
+        ("history -n abc", "argument -n: must be a whole number from 1 to 1000000, not 'abc'"),
         ("history --bogus", "unrecognized arguments: --bogus"),
         ("history --mod llama", "unrecognized arguments: --mod"),  # no abbreviations
-        ("history -n 0", "-n must be 1 or more"),
+        ("history -n 0", "argument -n: must be a whole number from 1 to 1000000"),
     ],
 )
 def test_a_bad_history_flag_is_one_message(

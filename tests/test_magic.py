@@ -238,7 +238,7 @@ def test_abbreviated_api_key_flag_is_refused_too(
     ("line", "phrase"),
     [
         ("--bogus", "unrecognized arguments: --bogus"),
-        ("--max-tokens many", "invalid int value"),
+        ("--max-tokens many", "--max-tokens: must be a whole number from 1 to 2147483647"),
         ("--format html", "invalid choice"),
         ("-p 'unclosed", "check the quotes"),
         ("-p NoSuchPreset", "No preset named 'NoSuchPreset'"),

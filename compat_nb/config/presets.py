@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError, redact
+from .bounds import BOUNDS, short_repr
 from .keys import (
     env_name_problem,
     has_key_prefix,
@@ -34,17 +35,8 @@ __all__ = [
 ]
 
 
-# name -> (lowest, highest, how a message says it). Every bound is finite: an infinite or
-# astronomically large value would pass to the socket or the server and fail there instead.
-_RANGES: dict[str, tuple[float, float, str]] = {
-    "temperature": (0.0, 2.0, "a number from 0 to 2"),
-    # Servers keep token counts in 32-bit integers (llama.cpp's n_predict, vLLM's SamplingParams).
-    "max_tokens": (1, 2**31 - 1, "a whole number from 1 to 2147483647"),
-    # A socket timeout must fit the platform's time_t; a day is longer than any answer.
-    "timeout": (0.0, 86400.0, "a number of seconds above 0, at most 86400 (a day)"),
-    "input_price": (0.0, 1e9, "a price of 0 or more"),
-    "output_price": (0.0, 1e9, "a price of 0 or more"),
-}
+# Numeric fields, checked against the bounds every entry point shares (config/bounds.py).
+_NUMBERS = ("temperature", "max_tokens", "timeout", "input_price", "output_price")
 # Header names that say their value is a credential: X-Api-Key, X-Functions-Key,
 # Ocp-Apim-Subscription-Key, X-Auth-Token, Cookie, X-Amz-Security-Token, X-Signature…
 _SECRET_HEADER = re.compile(
@@ -218,24 +210,17 @@ class Preset:
                 raise ConfigError(f"Preset {self.name!r}: {problem}")
 
     def _check_ranges(self) -> None:
-        for name, (low, high, wording) in _RANGES.items():
-            value = getattr(self, name)
+        for name in _NUMBERS:
+            value, bound = getattr(self, name), BOUNDS[name]
             if value is None:
                 continue
-            number = isinstance(value, (int, float)) and not isinstance(value, bool)
-            # Comparisons are False for NaN, and the bounds are finite: NaN and inf fail here.
-            ok = number and low <= value <= high
-            if name == "max_tokens":
-                ok = ok and float(value).is_integer()
-                if ok:
-                    object.__setattr__(self, name, int(value))  # 10.0 is sent as 10
-            if name == "timeout":
-                ok = ok and value > 0
-            if not ok:
+            if not bound.allows(value):  # NaN, infinities and 10**30 included
                 raise ConfigError(
-                    f"Preset {self.name!r}: {name} must be {wording} (got {_short(value)}); "
-                    "leave it empty to use the server's default."
+                    f"Preset {self.name!r}: {name} must be {bound.wording} (got "
+                    f"{short_repr(value)}); leave it empty to use the server's default."
                 )
+            if bound.whole:
+                object.__setattr__(self, name, int(value))  # 10.0 is sent as 10
 
     def __repr__(self) -> str:
         shown = []
@@ -383,9 +368,3 @@ class Preset:
     def from_dict(cls, data: Mapping[str, Any]) -> Preset:
         known = {f.name for f in dataclasses.fields(cls)} - {"api_key", "hint", "key_source"}
         return cls(**{k: v for k, v in data.items() if k in known})
-
-
-def _short(value: Any) -> str:
-    """A refused value as a message shows it: 10**30 is not worth thirty digits."""
-    text = repr(value)
-    return text if len(text) <= 24 else text[:20] + "…"

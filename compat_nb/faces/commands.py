@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import MagicArgumentParser
 
+from ..config.bounds import flag_type
 from ..config.store import get_store
 from ..errors import ConfigError
 from ..work.history import RunHistory, recent
@@ -85,14 +86,12 @@ def history(rest: list[str]) -> RunHistory:
     """`%translate history [-n N] [--model M]`."""
     usage = "%translate history [-n N] [--model M]"
     parser = _parser("%translate history", usage)
-    parser.add_argument("-n", type=int, default=20)
+    parser.add_argument("-n", type=flag_type("rows"), default=20)
     parser.add_argument("--model")
     try:
         args = parser.parse_args(rest)
     except UsageError as exc:
         raise UsageError(f"{exc}. Usage: {usage}") from None
-    if args.n < 1:
-        raise UsageError(f"-n must be 1 or more. Usage: {usage}")
     return recent(args.n, args.model)
 
 
@@ -106,7 +105,9 @@ def local(rest: list[str]) -> None:
         parser.add_argument(
             "--model", metavar="PATH", help="A GGUF file (default: the bundled one)."
         )
-        parser.add_argument("--port", type=int, metavar="N", help="Port (default: a free one).")
+        parser.add_argument(
+            "--port", type=flag_type("port"), metavar="N", help="Port (default: a free one)."
+        )
         opts = parser.parse_args(rest[1:])
         print(server.start(model=opts.model, port=opts.port))
     elif rest[0] == "status":

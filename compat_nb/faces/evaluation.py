@@ -10,6 +10,7 @@ import sys
 import time
 from typing import Any
 
+from ..config import bounds
 from ..config.presets import Preset
 from ..errors import ConfigError
 from ..wire.aio import run_sync
@@ -150,10 +151,8 @@ def prepare(
 ) -> Evaluator:
     """Inputs, candidates and judge checked and resolved: an Evaluator ready to run."""
     _require_libraries()
-    if runs < 1:
-        raise ConfigError(f"runs must be 1 or more, not {runs}.")
-    if concurrency < 1:
-        raise ConfigError(f"concurrency must be 1 or more, not {concurrency}.")
+    bounds.check("runs", runs)
+    bounds.check("concurrency", concurrency)
     items = load_test_set(data, **(columns or {}))
     chosen = resolve_candidates(candidates, **(overrides or {}))
     target = _target(to, chosen, default_to)

@@ -13,9 +13,10 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, kwds, magic_arguments
 from traitlets import Bool, Enum, Float, Int, Unicode
 
+from ..config.bounds import BOUNDS, flag_type
 from ..errors import ConfigError
 from .helptext import CELL_DESCRIPTION, EXAMPLES, CellHelpFormatter, commands_epilog
-from .options import CellOptions
+from .options import CellOptions, out_name
 
 if TYPE_CHECKING:  # at load only the magic is registered: these modules import httpx
     from ..config.presets import Preset
@@ -58,17 +59,24 @@ class TranslateMagics(Magics):
         ["markdown", "text"], "markdown", help="Render the translation as Markdown or plain text."
     ).tag(config=True)
     display_rate = Float(
-        20.0, help="At most this many output updates a second while streaming."
+        20.0,
+        min=0.1,
+        max=1000.0,
+        help="At most this many output updates a second while streaming (0.1-1000).",
     ).tag(config=True)
     record_history = Bool(
         True, help="Record every run (never the key) in the local history database."
     ).tag(config=True)
     chunk_chars = Int(
         4000,
+        min=int(BOUNDS["chunk_chars"].low),
+        max=int(BOUNDS["chunk_chars"].high),
         help="Cells longer than this are split at paragraph boundaries and translated in pieces.",
     ).tag(config=True)
     concurrency = Int(
         4,
+        min=int(BOUNDS["concurrency"].low),
+        max=int(BOUNDS["concurrency"].high),
         help="How many pieces of a long text are translated at once (a comparison runs all its "
         "candidates at once, up to 16); --concurrency N overrides it for one cell.",
     ).tag(config=True)
@@ -106,21 +114,37 @@ class TranslateMagics(Magics):
         "--base-url", metavar="URL", help="Call this endpoint without a saved preset (needs -m)."
     )
     @argument("--api-key-env", metavar="VAR", help="Environment variable holding the key.")
-    @argument("--temperature", type=float, metavar="T", help="Sampling temperature (0-2).")
-    @argument("--max-tokens", type=int, metavar="N", help="Most tokens to generate.")
+    @argument(
+        "--temperature",
+        type=flag_type("temperature"),
+        metavar="T",
+        help="Sampling temperature (0-2).",
+    )
+    @argument("--max-tokens", type=flag_type("max_tokens"), metavar="N", help="Most tokens.")
     @argument(
         "--system", metavar="TEXT", help="Extra instructions appended to the translation prompt."
     )
-    @argument("--timeout", type=float, metavar="SECONDS", help="Read timeout for this call.")
+    @argument(
+        "--timeout", type=flag_type("timeout"), metavar="SECONDS", help="Read timeout (seconds)."
+    )
     @argument("--no-stream", action="store_true", help="Wait for the whole answer.")
-    @argument("-o", "--out", metavar="VAR", help="Store the Translation (or Comparison) in VAR.")
+    @argument(
+        "-o", "--out", type=out_name, metavar="VAR", help="Store the result in the variable VAR."
+    )
     @argument("--format", choices=["markdown", "text"], help="Render as Markdown or plain text.")
     @argument(
-        "--runs", type=int, default=1, metavar="N", help="Repeat each comparison candidate N times."
+        "--runs",
+        type=flag_type("runs"),
+        default=1,
+        metavar="N",
+        help="Repeat each comparison candidate N times (1-1000).",
     )
     @argument("--translate-code", action="store_true", help="Translate fenced code blocks too.")
     @argument(
-        "--concurrency", type=int, metavar="N", help="Requests at once (pieces or candidates)."
+        "--concurrency",
+        type=flag_type("concurrency"),
+        metavar="N",
+        help="Requests at once, pieces or candidates (1-64).",
     )
     @argument(
         "--eval",
@@ -154,10 +178,6 @@ class TranslateMagics(Magics):
             return None
         if not cell.strip():
             raise UsageError("The cell is empty: write the text to translate below %%translate.")
-        if opts.runs < 1:
-            raise UsageError("--runs must be 1 or more.")
-        if opts.concurrency is not None and opts.concurrency < 1:
-            raise UsageError("--concurrency must be 1 or more.")
         candidates = self._candidates(opts)
         from .cells import CellFailure, compare_in_cell, translate_in_cell
 
@@ -184,8 +204,6 @@ class TranslateMagics(Magics):
         """`%%translate --eval`: the live matrix, then the leaderboard; -o keeps the Evaluation."""
         from .evaluation import evaluate_in_cell
 
-        if opts.runs < 1 or (opts.concurrency is not None and opts.concurrency < 1):
-            raise UsageError("--runs and --concurrency must be 1 or more.")
         try:
             result = evaluate_in_cell(self, cell, self._candidates(opts), opts)
         except ConfigError as exc:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from ..config.bounds import flag_type
 from ..work.notebooks import NotebookTranslation, translate_notebooks
 
 __all__ = ["NotebookProgress", "add_arguments", "run_command", "translate_notebook"]
@@ -152,9 +153,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--base-url", metavar="URL", help="an endpoint without a saved preset (needs -m)"
     )
     parser.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the key")
-    parser.add_argument("--temperature", type=float, metavar="T")
-    parser.add_argument("--max-tokens", type=int, metavar="N")
-    parser.add_argument("--timeout", type=float, metavar="SECONDS")
+    parser.add_argument("--temperature", type=flag_type("temperature"), metavar="T")
+    parser.add_argument("--max-tokens", type=flag_type("max_tokens"), metavar="N")
+    parser.add_argument("--timeout", type=flag_type("timeout"), metavar="SECONDS")
     parser.add_argument(
         "-o",
         "--output",
@@ -178,10 +179,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="CSV/TSV (source,target) or JSON terms; an empty target means keep as is",
     )
     parser.add_argument(
-        "--concurrency", type=int, default=4, metavar="N", help="requests at once (default 4)"
+        "--concurrency",
+        type=flag_type("concurrency"),
+        default=4,
+        metavar="N",
+        help="requests at once (1-64, default 4)",
     )
     parser.add_argument(
-        "--chunk-chars", type=int, default=4000, metavar="N", help="longest piece sent at once"
+        "--chunk-chars",
+        type=flag_type("chunk_chars"),
+        default=4000,
+        metavar="N",
+        help="longest piece sent at once (20-1000000, default 4000)",
     )
 
 

@@ -7,10 +7,44 @@
 from __future__ import annotations
 
 import argparse
+import builtins
+import keyword
+import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["CellOptions", "CellSettings"]
+__all__ = ["CellOptions", "CellSettings", "out_name"]
+
+# Names IPython keeps for itself in the user namespace: In, Out, _, __, ___, _i, _ii, _iii,
+# _i<N>, _<N>, _ih, _oh, _dh, _sh, and its helpers (shell.user_ns_hidden lists them too).
+_IPYTHON_NAMES = re.compile(r"_{1,3}|_i{1,3}|_i\d+|_\d+|_[iods]h|In|Out|get_ipython|exit|quit")
+
+
+def out_name(text: str) -> str:
+    """argparse type for `-o VAR`: a name code can reach, hiding nothing Python or IPython own.
+
+    Raises argparse.ArgumentTypeError naming what is wrong and what to write instead.
+    """
+    name = text.strip()
+    example = "e.g. -o result"
+    if not name.isidentifier():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a Python variable name (letters, digits and _, not starting "
+            f"with a digit); {example}"
+        )
+    if keyword.iskeyword(name):
+        raise argparse.ArgumentTypeError(f"{name!r} is a Python keyword; {example}")
+    if _IPYTHON_NAMES.fullmatch(name):
+        raise argparse.ArgumentTypeError(
+            f"{name!r} is IPython's own (In, Out, _, _i1, get_ipython…): storing there would "
+            f"break the session's history; {example}"
+        )
+    if (name.startswith("__") and name.endswith("__")) or hasattr(builtins, name):
+        raise argparse.ArgumentTypeError(
+            f"{name!r} is one of Python's own names: storing there would hide it until the "
+            f"kernel restarts; {example}"
+        )
+    return name
 
 
 class CellSettings(Protocol):

@@ -17,6 +17,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic_arguments import MagicArgumentParser
 
 from ..config import advice
+from ..config.bounds import BOUNDS, flag_type
 from ..config.presets import Preset
 from ..config.store import get_store
 from ..config.urls import host_of
@@ -61,7 +62,9 @@ def _parser(prog: str, usage: str) -> MagicArgumentParser:
     parser.allow_abbrev = False  # --mod is a typo, not --model
     for flag, (field, kind) in _FIELDS.items():
         names = ("-m", flag) if flag == "--model" else (flag,)
-        parser.add_argument(*names, dest=field, type=kind, metavar=field.upper())
+        # Numbers are bounded as they are parsed: --timeout inf is refused naming the flag.
+        kind_or_bound = flag_type(field) if field in BOUNDS else kind
+        parser.add_argument(*names, dest=field, type=kind_or_bound, metavar=field.upper())
     parser.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'")
     parser.add_argument("--use", action="store_true", help="Make it the active preset too.")
     return parser

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..config.bounds import BOUNDS, flag_type
 from ..config.local_state import STATE_FILE, read_state
 from ..config.paths import config_dir, file_lock, write_atomic
 from ..errors import ConfigError
@@ -170,6 +171,9 @@ def start(
     Raises LocalServerError saying why, with the end of the server's log, when it cannot start.
     """
     global _owned, _atexit_registered
+    for value, bound, what in ((port, "port", "port"), (timeout, "wait", "timeout")):
+        if value is not None and not BOUNDS[bound].allows(value):
+            raise LocalServerError(f"The {what} must be {BOUNDS[bound].wording}.")
     with file_lock(config_dir() / ".local.lock"):
         running = _live_state()
         if running is not None:
@@ -267,8 +271,12 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m compat_nb.local", description="Run compat_nb's bundled local server."
     )
     parser.add_argument("--model", help="a GGUF file (default: the bundled SmolLM2 135M)")
-    parser.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
-    parser.add_argument("--timeout", type=float, default=120, help="seconds to wait for it")
+    parser.add_argument(
+        "--port", type=flag_type("port"), help="port on 127.0.0.1 (default: a free one)"
+    )
+    parser.add_argument(
+        "--timeout", type=flag_type("wait"), default=120, help="seconds to wait for it"
+    )
     args = parser.parse_args(argv)
     try:
         result = start(args.model, port=args.port, timeout=args.timeout)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..config import bounds
 from ..config.presets import Preset
 from ..errors import CompatError, ConfigError
 from ..wire.client import get_client
@@ -301,6 +302,8 @@ async def atranslate_many(
 ) -> list[Any]:
     """Every text (None stays None) through one pool of workers, in input order; `keep` makes
     what is kept of each result (default: the Translation)."""
+    bounds.check("concurrency", concurrency)
+    bounds.check("chunk_chars", chunk_chars)
     batch = Batch(
         texts,
         preset,

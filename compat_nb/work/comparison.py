@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..config import bounds
 from ..config.presets import Preset
 from ..errors import CompatError, ConfigError, StreamError
 from ..wire.aio import run_sync
@@ -238,8 +239,9 @@ class ComparisonSession:
         stream: bool = True,
         record: bool = True,
     ) -> None:
-        if runs < 1:
-            raise ConfigError(f"runs must be 1 or more, not {runs}.")
+        bounds.check("runs", runs)
+        if concurrency is not None:
+            bounds.check("concurrency", concurrency)
         self.text, self.candidates = text, list(candidates)
         # As for one preset: `to`, else the preset's own target language, else the default.
         self.targets = [

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..config import bounds
 from ..config.presets import Preset
 from ..errors import CompatError, ConfigError
 from ..wire.protocol import Usage
@@ -404,8 +405,8 @@ def translate_notebooks(
     language = resolve_language(wanted)
     source_language = resolve_language(source) if source else None
     terms = load_glossary(Path(glossary)) if isinstance(glossary, (str, os.PathLike)) else glossary
-    if concurrency < 1 or chunk_chars < 200:
-        raise ConfigError("concurrency must be 1 or more and chunk_chars 200 or more.")
+    bounds.check("concurrency", concurrency)
+    bounds.check("chunk_chars", chunk_chars)
     # Inputs that are this run's own outputs (a glob over docs/*.md after a first run).
     files = [f for f in files if not f.stem.endswith(f".{language.tag}") or len(files) == 1]
     targets = [output_path(f, language.tag, output, len(files) > 1) for f in files]
