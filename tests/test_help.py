@@ -91,3 +91,15 @@ def test_completion_offers_every_command_and_flag_the_help_shows(ip: Any) -> Non
     parser = ip.find_cell_magic("translate").parser
     flags = {f for a in parser._actions for f in a.option_strings if f.startswith("--")}
     assert set(complete("%%translate --")) == flags
+
+
+@pytest.mark.parametrize("command", ["new", "set", "notebook"])
+def test_a_command_help_reads_as_typed(ip: Any, capsys: Any, command: str) -> None:
+    """`%translate new -h` (which `%translate help` suggests) shows its usage and every flag
+    with what it means; argparse reads usage and help as %-formats, where `%translate`
+    was a ValueError traceback."""
+    out = shown(ip, capsys, f"%translate {command} -h")
+    assert out.startswith(f"Usage: %translate {command} "), out[:200]
+    assert "::" not in out and "%%translate" not in out
+    flags = re.findall(r"(?m)^  (-\S+)[^\n]*?  +(\S.*)$", out)
+    assert len(flags) >= 8 and all(meaning for _flag, meaning in flags), out

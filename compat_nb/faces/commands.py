@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from IPython.core.error import UsageError
-from IPython.core.magic_arguments import MagicArgumentParser
 
 from ..config.bounds import flag_type
 from ..config.store import get_store
@@ -18,6 +17,7 @@ from ..errors import ConfigError
 from ..work.history import RunHistory, recent
 from ..work.table import Table
 from . import display, helptext, preset_commands
+from .helptext import command_parser
 
 if TYPE_CHECKING:  # the panel imports ipywidgets: only when it is shown
     from .panel import SettingsPanel
@@ -46,14 +46,6 @@ def run_command(argv: list[str]) -> object:
         return handler(rest)
     except ConfigError as exc:
         raise UsageError(exc.message) from None
-
-
-def _parser(prog: str, usage: str | None = None) -> MagicArgumentParser:
-    # IPython's parser raises UsageError (one message) where argparse would print usage and
-    # exit; a flag must be spelled out (--mod is a typo, not --model).
-    parser = MagicArgumentParser(prog=prog, usage=usage)
-    parser.allow_abbrev = False
-    return parser
 
 
 def use(rest: list[str]) -> None:
@@ -85,7 +77,7 @@ def settings(rest: list[str]) -> SettingsPanel:
 def history(rest: list[str]) -> RunHistory:
     """`%translate history [-n N] [--model M]`."""
     usage = "%translate history [-n N] [--model M]"
-    parser = _parser("%translate history", usage)
+    parser = command_parser("%translate history", usage)
     parser.add_argument("-n", type=flag_type("rows"), default=20)
     parser.add_argument("--model")
     try:
@@ -101,7 +93,7 @@ def local(rest: list[str]) -> None:
     if not rest or rest[0] not in ("start", "status", "stop"):
         raise UsageError("%translate local start|status|stop [--model PATH] [--port N]")
     if rest[0] == "start":
-        parser = _parser("%translate local start")
+        parser = command_parser("%translate local start")
         parser.add_argument(
             "--model", metavar="PATH", help="A GGUF file (default: the bundled one)."
         )
@@ -120,7 +112,7 @@ def notebook(rest: list[str]) -> object:
     """`%translate notebook PATH… --to LANG …`: the shell command's arguments, in a cell."""
     from .notebook import USAGE, add_arguments, run_command
 
-    parser = _parser("%translate notebook", f"%translate {USAGE}")
+    parser = command_parser("%translate notebook", f"%translate {USAGE}")
     add_arguments(parser)
     if any(a in ("-h", "--help") for a in rest):
         print(parser.format_help())

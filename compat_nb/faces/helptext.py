@@ -9,11 +9,14 @@ from __future__ import annotations
 import argparse
 from textwrap import dedent
 
+from IPython.core.magic_arguments import MagicArgumentParser
+
 __all__ = [
     "CELL_DESCRIPTION",
     "COMMANDS_HELP",
     "EXAMPLES",
     "CellHelpFormatter",
+    "command_parser",
     "commands_epilog",
     "help_text",
 ]
@@ -102,3 +105,37 @@ class CellHelpFormatter(argparse.RawDescriptionHelpFormatter):
         prefix: str | None = None,
     ) -> None:
         super().add_usage(usage, actions, groups, prefix="%%")  # type: ignore[arg-type]
+
+
+class CommandHelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """`%translate COMMAND -h`: "Usage: %translate COMMAND …", then its flags, each help
+    shown as written (argparse would read a `%translate` in it as a %-format)."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=30, width=90)
+
+    def _expand_help(self, action: argparse.Action) -> str:
+        return str(action.help or "")
+
+    def add_usage(
+        self,
+        usage: str | None,
+        actions: object,
+        groups: object,
+        prefix: str | None = None,
+    ) -> None:
+        super().add_usage(usage, actions, groups, prefix="Usage: ")  # type: ignore[arg-type]
+
+
+def command_parser(prog: str, usage: str | None = None) -> MagicArgumentParser:
+    """The parser of one `%translate` command: a bad flag raises UsageError (one message)
+    where argparse would print and exit, and a flag must be spelled out (--mod is a typo,
+    not --model). `usage` is shown as written: argparse reads it as a %-format, in which
+    `%translate` would be an error."""
+    parser = MagicArgumentParser(
+        prog=prog,
+        usage=usage.replace("%", "%%") if usage else None,
+        formatter_class=CommandHelpFormatter,
+    )
+    parser.allow_abbrev = False
+    return parser

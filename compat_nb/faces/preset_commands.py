@@ -23,6 +23,7 @@ from ..config.store import get_store
 from ..config.urls import host_of
 from ..errors import CompatError, ConfigError
 from .completion import remember_models
+from .helptext import command_parser
 
 __all__ = ["delete", "key", "models", "new", "set_fields", "show", "test"]
 
@@ -57,16 +58,37 @@ NEW_USAGE = (
 SET_USAGE = "%translate set NAME field=value... (or the flags `%translate new -h` lists)"
 
 
+# What each flag of `new` and `set` means, as `%translate new -h` shows it: (metavar, help).
+_FLAG_HELP = {
+    "base_url": ("URL", "the API root, usually ending in /v1"),
+    "model": ("MODEL", "the model id, as `%translate models NAME` lists them"),
+    "api_key_env": ("VAR", "environment variable holding the key (or `%translate key NAME`)"),
+    "temperature": ("T", "sampling temperature, 0-2 (default: the server's)"),
+    "max_tokens": ("N", "most tokens to generate (default: the server's)"),
+    "system_prompt": ("TEXT", "extra instructions appended to the translation prompt"),
+    "timeout": ("SECONDS", "read timeout (default 300)"),
+    "target_language": ("LANG", "language a cell translates into when it gives no -t"),
+    "input_price": ("P", "dollars per million input tokens, for the cost figures"),
+    "output_price": ("P", "dollars per million output tokens"),
+}
+
+
 def _parser(prog: str, usage: str) -> MagicArgumentParser:
-    parser = MagicArgumentParser(prog=prog, usage=usage)
-    parser.allow_abbrev = False  # --mod is a typo, not --model
+    parser = command_parser(prog, usage)
     for flag, (field, kind) in _FIELDS.items():
         names = ("-m", flag) if flag == "--model" else (flag,)
         # Numbers are bounded as they are parsed: --timeout inf is refused naming the flag.
         kind_or_bound = flag_type(field) if field in BOUNDS else kind
-        parser.add_argument(*names, dest=field, type=kind_or_bound, metavar=field.upper())
-    parser.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'")
-    parser.add_argument("--use", action="store_true", help="Make it the active preset too.")
+        metavar, help_ = _FLAG_HELP[field]
+        parser.add_argument(*names, dest=field, type=kind_or_bound, metavar=metavar, help=help_)
+    parser.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar='"NAME: VALUE"',
+        help="a header sent with every request (repeat; a secret one as ${VAR})",
+    )
+    parser.add_argument("--use", action="store_true", help="make it the active preset too")
     return parser
 
 
@@ -319,8 +341,7 @@ def show(argv: list[str]) -> None:
 def _target(argv: list[str], prog: str) -> Preset:
     """The preset a models/test command asks: NAME, the active one, or `--base-url URL`."""
     usage = f"{prog} [NAME | --base-url URL [--api-key-env VAR]]"
-    parser = MagicArgumentParser(prog=prog, usage=usage)
-    parser.allow_abbrev = False
+    parser = command_parser(prog, usage)
     parser.add_argument("name", nargs="?")
     parser.add_argument("--base-url", metavar="URL")
     parser.add_argument("--api-key-env", metavar="VAR")
