@@ -3,6 +3,7 @@
     CompatError
     ├── ConfigError              a preset or flag cannot be used as given
     │   └── PresetFileError      the presets or credentials file on disk is unreadable
+    │       └── PresetEntryError one entry of it is (the others can be used)
     ├── RequestError             the request got no HTTP response
     │   ├── ConnectError         nothing answered at the base URL
     │   └── RequestTimeout       the server did not answer in time
@@ -30,6 +31,7 @@ __all__ = [
     "ConnectError",
     "InvalidResponseError",
     "NotFoundError",
+    "PresetEntryError",
     "PresetFileError",
     "RateLimitError",
     "RequestError",
@@ -62,6 +64,10 @@ class ConfigError(CompatError, ValueError):
 
 class PresetFileError(ConfigError):
     """The presets or credentials file exists but cannot be read."""
+
+
+class PresetEntryError(PresetFileError):
+    """One entry of the presets or credentials file cannot be used; the others can."""
 
 
 class RequestError(CompatError):

@@ -121,7 +121,7 @@ def test_a_corrupt_file_warns_and_never_breaks_a_translation(
     with pytest.warns(history.HistoryWarning, match="could not record"):
         result = compat_nb.translate(TEXT)
     assert result.text == f"TRANSLATED: {TEXT}"
-    with pytest.raises(compat_nb.CompatError, match="Move the file away"):
+    with pytest.raises(compat_nb.CompatError, match=r"is not a SQLite database\. Move it away"):
         compat_nb.history()
 
 

@@ -16,14 +16,14 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, PresetFileError
+from ..errors import ConfigError, PresetEntryError, PresetFileError
 from . import advice
 from .catalog import BUILTIN_PRESETS
 from .local_state import running_endpoint
-from .paths import config_dir, file_lock, write_atomic
+from .paths import CredentialsWarning, config_dir, file_lock, keep_private, read_text, write_atomic
 from .presets import LOCAL_PRESET_NAME, Preset
 
-__all__ = ["FILE_VERSION", "PresetStore", "config_dir", "get_store"]
+__all__ = ["FILE_VERSION", "CredentialsWarning", "PresetStore", "config_dir", "get_store"]
 
 FILE_VERSION = 1
 PRESETS_FILE = "presets.json"
@@ -32,14 +32,9 @@ CREDENTIALS_FILE = "credentials.json"
 
 def _read_json(path: Path, key: str) -> dict[str, Any]:
     """The file's `key` section; {} when the file does not exist; PresetFileError when bad."""
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    raw = read_text(path)
+    if raw is None:
         return {}
-    except OSError as exc:
-        raise PresetFileError(
-            f"Could not read {path}: {exc.strerror}. Check its permissions."
-        ) from None
     try:
         data = json.loads(raw) if raw.strip() else {}
         if not isinstance(data, dict) or not isinstance(data.get(key, {}), dict):
@@ -115,12 +110,15 @@ class PresetStore:
             snap.saved = _read_json(self.presets_path, "presets")
         return snap.saved
 
-    def _keys(self) -> dict[str, str]:
+    def _keys(self) -> dict[str, Any]:
+        """credentials.json's entries as stored: a value may be unreadable (not text), and is
+        then reported by `get` and written back untouched, never dropped."""
         snap = self._snapshot.get()
         if snap is not None and snap.keys is not None:
             return snap.keys
-        keys = _read_json(self.credentials_path, "keys").get("keys", {})
-        keys = {k: v for k, v in keys.items() if isinstance(v, str)}
+        keys: dict[str, Any] = _read_json(self.credentials_path, "keys").get("keys", {})
+        if keys:
+            keep_private(self.credentials_path)
         if snap is not None:
             snap.keys = keys
         return keys
@@ -168,7 +166,7 @@ class PresetStore:
         with self.reading():
             return self._get(name)
 
-    def _get(self, name: str) -> Preset:
+    def _get(self, name: str, *, with_key: bool = True) -> Preset:
         name = self.resolve_name(name)
         saved = self._saved().get("presets", {})
         builtin = BUILTIN_PRESETS.get(name)
@@ -181,9 +179,9 @@ class PresetStore:
         else:
             assert builtin is not None
             preset = builtin
-        key = self._keys().get(name)
+        key = self._keys().get(name) if with_key else None
         if key:
-            preset = preset.replace(api_key=key, key_source="saved")
+            preset = self._with_key(preset, key)
         if name == LOCAL_PRESET_NAME and not preset.base_url:
             preset = _with_local_server(preset)
         return preset
@@ -195,15 +193,33 @@ class PresetStore:
                 raise TypeError(f"expected an object, got {type(fields).__name__}")
             return Preset.from_dict({**fields, "name": name})
         except (TypeError, AttributeError, ValueError) as exc:
-            raise PresetFileError(
+            raise PresetEntryError(
                 f"{self.presets_path}: preset {name!r} is not valid ({exc}). Fix or remove "
                 "that entry by hand; compat_nb will not overwrite it."
             ) from None
 
+    def _with_key(self, preset: Preset, key: Any) -> Preset:
+        """preset with its saved key; PresetFileError naming the file and entry, never the key,
+        when the entry cannot be sent (not text, or what no HTTP header can carry)."""
+        try:
+            if not isinstance(key, str):
+                raise ConfigError(f"is not text (a {type(key).__name__})")
+            return preset.replace(api_key=key, key_source="saved")
+        except ConfigError as exc:
+            problem = exc.message.split(": the API key ", 1)[-1].rstrip(".")
+        if advice.front_end() == "python":
+            fix = f"save it again with `compat_nb.get_store().save_key({preset.name!r}, KEY)`"
+        else:
+            fix = advice.store_key(preset.name)
+        raise PresetEntryError(
+            f"{self.credentials_path}: the key saved for {preset.name!r} {problem}. To fix it, "
+            f"{fix}; until then the entry is kept as it is."
+        )
+
     def key_hint(self, name: str) -> str | None:
         """'…abcd' for a stored key (enough to recognise it, not to use it), else None."""
         key = self._keys().get(self.resolve_name(name))
-        if not key:
+        if not key or not isinstance(key, str):
             return None
         return "…" + key[-4:] if len(key) >= 12 else "…"
 
@@ -237,7 +253,7 @@ class PresetStore:
     # --- writing ---------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _editing(self) -> Iterator[tuple[dict[str, Any], dict[str, str]]]:
+    def _editing(self) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
         """Read both files under the cross-process lock, let the caller edit, write back."""
         try:
             with self._lock, file_lock(self.directory / ".lock"):
@@ -255,7 +271,7 @@ class PresetStore:
                 yield data, keys
                 data["version"] = FILE_VERSION
                 if json.dumps(data, sort_keys=True) != before:
-                    write_atomic(self.presets_path, data, mode=0o644)
+                    write_atomic(self.presets_path, data, mode=None)  # the owner's mode stays
                 if keys != keys_before:
                     credentials = {"version": FILE_VERSION, "keys": keys}
                     write_atomic(self.credentials_path, credentials, mode=0o600)
@@ -292,7 +308,8 @@ class PresetStore:
     def save_key(self, name: str, key: str) -> Preset:
         """Store a key for a saved or built-in preset (credentials file only, mode 0600)."""
         name = self.resolve_name(name)
-        checked = self.get(name).replace(api_key=key)  # refuses what a header cannot carry
+        with self.reading():  # the entry it replaces may be the unreadable one
+            checked = self._get(name, with_key=False).replace(api_key=key)  # checks the key
         with self._editing() as (_data, keys):
             assert checked.api_key
             keys[name] = checked.api_key

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..config.store import get_store
+from ..errors import PresetEntryError
 from ..work.table import Table
 
 __all__ = ["preset_table"]
@@ -15,7 +16,13 @@ def preset_table() -> Table:
     with store.reading():  # each file read once for the whole table
         active = store.active_name
         for name in store.names():
-            preset = store.get(name)
+            try:
+                preset = store.get(name)
+            except PresetEntryError as exc:  # one hand-broken entry: its row says so, not all
+                rows.append(
+                    ["*" if name == active else "", name, "", "", "unreadable", exc.message]
+                )
+                continue
             problems = preset.problems()
             rows.append(
                 [

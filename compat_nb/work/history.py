@@ -6,6 +6,7 @@ Never the key, never headers, only the host of the base URL; a locked or corrupt
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import sqlite3
@@ -17,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, overload
 
+from ..config import advice
 from ..config.paths import config_dir
 from ..errors import CompatError
 from .table import Table, format_ms
@@ -145,12 +147,37 @@ def record_many(rows: Iterable[Mapping[str, Any]]) -> int:
 
 def warn_unrecorded(exc: Exception) -> None:
     """Warn that a run could not be recorded; the translation itself goes on."""
+    if advice.front_end() == "python":
+        off = "`compat_nb.work.history.enabled = False`"
+    else:
+        off = "`%config TranslateMagics.record_history = False`"
     warnings.warn(
-        f"compat_nb could not record this run in the history ({exc}); the translation is "
-        f"unaffected. Move {HISTORY_FILE} away if it stays unreadable, or turn recording off "
-        "with `%config TranslateMagics.record_history = False`.",
+        f"compat_nb could not record this run in the history: {_why(exc, history_path())}. "
+        f"The translation is unaffected. Move {HISTORY_FILE} away if it stays so, or turn "
+        f"recording off with {off}.",
         HistoryWarning,
         stacklevel=4,
+    )
+
+
+def _why(exc: BaseException, path: Path) -> str:
+    """What is wrong with the history file, in words (the path included)."""
+    if isinstance(exc, IsADirectoryError):
+        return f"{path} is a directory, not a file"
+    if isinstance(exc, PermissionError) or _read_only(exc):
+        return f"{path} (or its folder) is read-only"
+    if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
+        return f"{path} is not a SQLite database"
+    return f"{path}: {exc}"
+
+
+def _read_only(exc: BaseException) -> bool:
+    """True for the ways SQLite and the OS say a file or folder cannot be written."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and (
+        "readonly" in text or "read-only" in text or "unable to open database" in text
     )
 
 
@@ -166,20 +193,53 @@ def recent(limit: int = 20, model: str | None = None) -> RunHistory:
     if model:
         where, params = "WHERE instr(lower(model), lower(?)) > 0", [model]
     sql = f"SELECT {', '.join(_FIELDS)} FROM runs {where} ORDER BY id DESC LIMIT ?"
+    problem: str | None = None
     with _lock:
         try:
-            cursor = _connection().execute(sql, [*params, int(limit)])
-            rows = [dict(zip(_FIELDS, values, strict=True)) for values in cursor]
-        except sqlite3.Error as exc:
-            _drop_connection()
-            raise CompatError(
-                f"Could not read the run history {path} ({exc}). Move the file away to start "
-                "a new one."
-            ) from None
+            found = _select(path, sql, [*params, int(limit)])
+        except (OSError, sqlite3.Error) as exc:
+            problem = _why(exc, path)
+    if problem is not None:
+        raise CompatError(
+            f"Could not read the run history: {problem}. Move it away to start a new one "
+            "(translations go on meanwhile)."
+        )
+    rows = [dict(zip(_FIELDS, values, strict=True)) for values in found]
     for row in rows:
         row["time"] = datetime.fromtimestamp(row["time"], timezone.utc)
         row["options"] = json.loads(row["options"]) if row["options"] else {}
     return RunHistory(rows, path)
+
+
+def _select(path: Path, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    """Rows of a query, through the shared connection, or read-only when writing is refused.
+
+    Reading needs no write access: in a read-only folder (or for a read-only file) SQLite is
+    asked for `mode=ro`, and for `immutable=1` when even that fails for want of the WAL
+    index (-shm) it cannot create there; that file exists whenever a writer has the
+    database open, so without it nobody is writing.
+    """
+    try:
+        return list(_connection().execute(sql, params))
+    except (OSError, sqlite3.Error) as exc:
+        _drop_connection()
+        if not _read_only(exc):
+            raise
+    uri = path.resolve().as_uri()
+    try:
+        return _select_from(f"{uri}?mode=ro", sql, params)
+    except sqlite3.OperationalError as exc:
+        if not _read_only(exc):
+            raise
+    return _select_from(f"{uri}?mode=ro&immutable=1", sql, params)
+
+
+def _select_from(uri: str, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        return list(conn.execute(sql, params))
+    finally:
+        conn.close()
 
 
 class RunHistory(Sequence[dict[str, Any]]):
