@@ -1,7 +1,8 @@
 """Many presets: `%translate presets` (the table, rendered) and `names(usable_only=True)`.
 
-100, 1,000 and 10,000 saved presets, each count in a fresh interpreter with its own config
-directory; reading presets.json with `json.load` is the floor beside them.
+100, 1,000 and 10,000 saved presets (half of them with a saved key), each count in a fresh
+interpreter with its own config directory; reading presets.json with `json.load` is the
+floor beside them.
 """
 
 from __future__ import annotations
@@ -59,6 +60,11 @@ def _config(count: int) -> str:
     }
     data = {"version": 1, "presets": presets, "active": "Preset 1"}
     (directory / "presets.json").write_text(json.dumps(data), encoding="utf-8")
+    # Every other preset has a saved key: each is checked as it is merged in.
+    keys = {f"Preset {i}": f"sk-bench-{i:08d}-0f3a9c" for i in range(0, count, 2)}
+    credentials = directory / "credentials.json"
+    credentials.write_text(json.dumps({"version": 1, "keys": keys}), encoding="utf-8")
+    credentials.chmod(0o600)
     return str(directory)
 
 

@@ -229,3 +229,34 @@ def test_the_python_api_checks_the_same_bounds(server: FakeServer) -> None:
         with pytest.raises(ConfigError, match="must be"):
             call()
     assert server.requests == []
+
+
+# --- a key typed on the line is never repeated in the output -----------------------------------
+
+KEY = "sk-proj-" + "Zq8xW3vN7mK2pL5rT9yB4cH6" * 2
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        f"%%translate {KEY}\nHello",  # argparse: "unrecognized arguments: …"
+        f"%%translate --max-tokens {KEY}\nHello",
+        f"%%translate --runs={KEY}\nHello",
+        f"%%translate -o {KEY}\nHello",
+        f"%translate history -n {KEY}",
+        f"%translate history {KEY}",
+        f"%translate local start --port {KEY}",
+        f"%translate new X --base-url http://127.0.0.1:9/v1 -m m --temperature {KEY}",
+        f"%translate set T temperature={KEY}",
+        f"%translate set T --header {KEY}",
+        f"%translate models {KEY} extra",
+    ],
+)
+def test_a_key_typed_on_the_line_is_not_repeated_in_the_message(
+    shell: Any, capsys: pytest.CaptureFixture[str], cell: str
+) -> None:
+    result = shell.run_cell(cell)
+    out = capsys.readouterr()
+    assert result.error_in_exec is not None
+    shown = out.out + out.err + str(result.error_in_exec)
+    assert KEY not in shown and KEY[:12] not in shown and KEY[-12:] not in shown, shown

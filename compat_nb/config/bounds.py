@@ -12,6 +12,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .keys import looks_like_key
+
 __all__ = ["BOUNDS", "Bound", "check", "flag_type", "short_repr"]
 
 
@@ -87,7 +89,10 @@ def flag_type(name: str) -> Callable[[str], int | float]:
     return parse
 
 
-def short_repr(value: object) -> str:
-    """A refused value as a message shows it: 10**30 is not worth thirty digits."""
+def short_repr(value: object, *, limit: int = 24) -> str:
+    """A refused value as a message shows it: 10**30 is not worth thirty digits, and a key
+    typed into the wrong flag is not shown at all (not even its first characters)."""
+    if isinstance(value, str) and looks_like_key(value):
+        return "a value that looks like an API key (not shown)"
     text = repr(value)
-    return text if len(text) <= 24 else text[:20] + "…"
+    return text if len(text) <= limit else text[: limit - 4] + "…"

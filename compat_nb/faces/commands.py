@@ -18,6 +18,7 @@ from ..work.history import RunHistory, recent
 from ..work.table import Table
 from . import display, helptext, preset_commands
 from .helptext import command_parser
+from .options import parse_flags
 
 if TYPE_CHECKING:  # the panel imports ipywidgets: only when it is shown
     from .panel import SettingsPanel
@@ -81,7 +82,7 @@ def history(rest: list[str]) -> RunHistory:
     parser.add_argument("-n", type=flag_type("rows"), default=20)
     parser.add_argument("--model")
     try:
-        args = parser.parse_args(rest)
+        args = parse_flags(parser, rest)
     except UsageError as exc:
         raise UsageError(f"{exc}. Usage: {usage}") from None
     return recent(args.n, args.model)
@@ -100,7 +101,7 @@ def local(rest: list[str]) -> None:
         parser.add_argument(
             "--port", type=flag_type("port"), metavar="N", help="Port (default: a free one)."
         )
-        opts = parser.parse_args(rest[1:])
+        opts = parse_flags(parser, rest[1:])
         print(server.start(model=opts.model, port=opts.port))
     elif rest[0] == "status":
         print(server.status())
@@ -118,7 +119,7 @@ def notebook(rest: list[str]) -> object:
         print(parser.format_help())
         return None
     try:
-        args = parser.parse_args(rest)
+        args = parse_flags(parser, rest)
     except UsageError as exc:
         raise UsageError(f"{exc}. Usage: %translate {USAGE}") from None
     from IPython import get_ipython

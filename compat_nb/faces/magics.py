@@ -16,7 +16,7 @@ from traitlets import Bool, Enum, Float, Int, Unicode
 from ..config.bounds import BOUNDS, flag_type
 from ..errors import ConfigError
 from .helptext import CELL_DESCRIPTION, EXAMPLES, CellHelpFormatter, commands_epilog
-from .options import CellOptions, out_name
+from .options import CellOptions, out_name, parse_flags
 
 if TYPE_CHECKING:  # at load only the magic is registered: these modules import httpx
     from ..config.presets import Preset
@@ -171,7 +171,7 @@ class TranslateMagics(Magics):
                 "A key is never taken as a flag: it would be saved in the notebook. Use "
                 "--api-key-env VAR, or save it once in `%translate settings`."
             )
-        opts = CellOptions.from_args(self.translate.parser.parse_args(argv))
+        opts = CellOptions.from_args(parse_flags(self.translate.parser, argv))
         cell = cell.rstrip("\n")  # IPython ends a cell body with newlines the user did not type
         if opts.eval is not None:
             self._evaluate(cell, opts)

@@ -13,11 +13,32 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["CellOptions", "CellSettings", "out_name"]
+__all__ = ["CellOptions", "CellSettings", "out_name", "parse_flags"]
 
 # Names IPython keeps for itself in the user namespace: In, Out, _, __, ___, _i, _ii, _iii,
 # _i<N>, _<N>, _ih, _oh, _dh, _sh, and its helpers (shell.user_ns_hidden lists them too).
 _IPYTHON_NAMES = re.compile(r"_{1,3}|_i{1,3}|_i\d+|_\d+|_[iods]h|In|Out|get_ipython|exit|quit")
+
+
+def parse_flags(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """parser.parse_args(argv); a UsageError never repeats a token that looks like a key.
+
+    argparse quotes what it cannot place ("unrecognized arguments: sk-…"); a key typed on
+    the magic's line is in the cell already, and must not be copied into its output too.
+    """
+    from IPython.core.error import UsageError
+
+    from ..config.keys import looks_like_key
+
+    try:
+        return parser.parse_args(argv)
+    except UsageError as exc:
+        message = str(exc)
+    for token in argv:
+        for piece in {token, token.split("=", 1)[-1]}:
+            if looks_like_key(piece):
+                message = message.replace(piece, "***")
+    raise UsageError(message)
 
 
 def out_name(text: str) -> str:

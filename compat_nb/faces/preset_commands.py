@@ -17,13 +17,14 @@ from IPython.core.error import UsageError
 from IPython.core.magic_arguments import MagicArgumentParser
 
 from ..config import advice
-from ..config.bounds import BOUNDS, flag_type
+from ..config.bounds import BOUNDS, flag_type, short_repr
 from ..config.presets import Preset
 from ..config.store import get_store
 from ..config.urls import host_of
 from ..errors import CompatError, ConfigError
 from .completion import remember_models
 from .helptext import command_parser
+from .options import parse_flags
 
 __all__ = ["delete", "key", "models", "new", "set_fields", "show", "test"]
 
@@ -113,7 +114,7 @@ def _parse(argv: list[str], prog: str, usage: str) -> tuple[str, dict[str, Any],
     assignments = [a for a in rest if "=" in a and not a.startswith("-")]
     flags = [a for a in rest if a not in assignments]
     try:
-        args = _parser(prog, usage).parse_args(flags)
+        args = parse_flags(_parser(prog, usage), flags)
     except UsageError as exc:
         raise UsageError(f"{exc}. Usage: {usage}") from None
     changes = {f: getattr(args, f) for f in _TYPES if getattr(args, f) is not None}
@@ -148,7 +149,7 @@ def _value(field: str, text: str) -> Any:
         return kind(text)
     except ValueError:
         noun = "a whole number" if kind is int else "a number"
-        raise UsageError(f"{field} must be {noun}, not {text!r}.") from None
+    raise UsageError(f"{field} must be {noun}, not {short_repr(text)}.")
 
 
 def _headers(preset: Preset, specs: list[str]) -> dict[str, str]:
@@ -159,7 +160,8 @@ def _headers(preset: Preset, specs: list[str]) -> dict[str, str]:
             header, sep, value = spec.partition("=")
         if not sep or not header.strip():
             raise UsageError(
-                f'Write a header as "Name: value" (or "Name:" to remove it), not {spec!r}.'
+                f'Write a header as "Name: value" (or "Name:" to remove it), not '
+                f"{short_repr(spec, limit=60)}."
             )
         if value.strip():
             headers[header.strip()] = value.strip()
@@ -347,7 +349,7 @@ def _target(argv: list[str], prog: str) -> Preset:
     parser.add_argument("--api-key-env", metavar="VAR")
     _refuse_keys(argv, argv[0] if argv and not argv[0].startswith("-") else "NAME")
     try:
-        args = parser.parse_args(argv)
+        args = parse_flags(parser, argv)
     except UsageError as exc:
         raise UsageError(f"{exc}. Usage: {usage}") from None
     store = get_store()
