@@ -291,3 +291,25 @@ def test_a_read_only_config_directory_still_lists_presets_and_history(
     assert out["save"][0] == "PresetFileError" and str(config_dir) in out["save"][1]
     assert any("could not record this run" in w for w in out["warnings"]), out["warnings"]
     assert "Traceback" not in done.stdout
+
+
+def test_the_history_warning_in_plain_python_suggests_a_switch_that_works(
+    server: FakeServer, config_dir: Path
+) -> None:
+    (config_dir / "history.sqlite").mkdir(parents=True)
+    code = textwrap.dedent(
+        f"""
+        import warnings
+        warnings.simplefilter("error", UserWarning)
+        import compat_nb
+        preset = compat_nb.Preset("T", {server.base_url!r}, "test-model")
+        try:
+            compat_nb.translate("Hi", preset=preset)
+        except UserWarning as warning:
+            fix = str(warning).split("turn recording off with `")[1].split("`")[0]
+            exec(fix)  # the switch the warning names, as written
+            print(compat_nb.translate("Hi", preset=preset).text)
+        """
+    )
+    done = run_python(code, {"COMPAT_NB_CONFIG_DIR": str(config_dir)})
+    assert done.stdout.strip() == "TRANSLATED: Hi", done.stderr[-2000:]

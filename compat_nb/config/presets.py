@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError, redact
+from . import advice
 from .bounds import BOUNDS, short_repr
 from .keys import (
     env_name_problem,
@@ -50,10 +51,6 @@ _ID_HEADERS = frozenset({"openai-organization", "openai-project", "x-request-id"
 _ENV_REFERENCE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
 _BEARER = re.compile(r"^bearer\s+", re.I)
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # a header name (RFC 9110 §5.6.2)
-_ENV_FIX = (
-    "Copy the key again from its provider and set the variable anew, without the stray "
-    "character (restart the kernel if Jupyter was started with it set)"
-)
 
 
 def _header_safe(text: str) -> bool:
@@ -78,7 +75,10 @@ def _env_key(var: str, owner: str, what: str) -> str | None:
     if problem is None:
         return value or None
     del value
-    raise ConfigError(f"{owner}: the environment variable {var} ({what}) {problem}. {_ENV_FIX}.")
+    raise ConfigError(
+        f"{owner}: the environment variable {var} ({what}) {problem}. Copy the value again "
+        f"from its source without that character, then {advice.set_variable(var)}."
+    )
 
 
 def env_reference(value: str) -> str | None:

@@ -148,7 +148,7 @@ def record_many(rows: Iterable[Mapping[str, Any]]) -> int:
 def warn_unrecorded(exc: Exception) -> None:
     """Warn that a run could not be recorded; the translation itself goes on."""
     if advice.front_end() == "python":
-        off = "`compat_nb.work.history.enabled = False`"
+        off = "`compat_nb.runlog.enabled = False`"
     else:
         off = "`%config TranslateMagics.record_history = False`"
     warnings.warn(
