@@ -123,3 +123,12 @@ def test_a_character_no_header_can_carry_is_named_with_its_position(char: str, s
 def test_a_clean_key_and_a_header_value_with_spaces_pass() -> None:
     assert key_problem(KEYS["openai"]) is None
     assert header_value_problem("My App (contact@example.com)") is None
+
+
+def test_free_text_fields_refuse_only_an_unmistakable_key() -> None:
+    from compat_nb.config.keys import starts_like_key
+
+    for model in ("hf_llama_8b", "sk-SK", "xai-grok", "gsk_test_model"):
+        assert not starts_like_key(model), model
+    for key in (KEYS["openai"], KEYS["groq"], KEYS["hugging face"], KEYS["google"]):
+        assert starts_like_key(key)

@@ -23,6 +23,7 @@ __all__ = [
     "key_problem",
     "looks_like_env_name",
     "looks_like_key",
+    "starts_like_key",
 ]
 
 # Prefixes vendors put on their keys (each followed by a random part); case matters.
@@ -102,15 +103,22 @@ def _random_run(text: str) -> bool:
     return False
 
 
-def has_key_prefix(value: str) -> bool:
-    """True when value starts like a vendor's key (`sk-…`, `gsk_…`): never a model id or name."""
+def has_key_prefix(value: str, *, min_tail: int = _PREFIX_TAIL) -> bool:
+    """True when value starts like a vendor's key (`sk-…`, `gsk_…`) with min_tail characters
+    after the prefix and no space. Names and model ids ask for a longer tail (see
+    `starts_like_key`): `hf_llama_8b` may be a model, a 16-character random tail is not."""
     value = value.strip()
     for prefix in KEY_PREFIXES:
         if value.startswith(prefix):
             tail = value[len(prefix) :]
-            if len(tail) >= _PREFIX_TAIL and not any(c.isspace() for c in tail):
+            if len(tail) >= min_tail and not any(c.isspace() for c in tail):
                 return True
     return False
+
+
+def starts_like_key(value: str) -> bool:
+    """For fields of free text (a name, a model id, a URL): only an unmistakable key counts."""
+    return has_key_prefix(value, min_tail=16)
 
 
 def looks_like_key(value: str) -> bool:

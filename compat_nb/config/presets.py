@@ -23,6 +23,7 @@ from .keys import (
     key_problem,
     looks_like_env_name,
     looks_like_key,
+    starts_like_key,
 )
 from .local_state import LOCAL_PRESET_NAME
 from .urls import normalize_base_url
@@ -155,7 +156,7 @@ class Preset:
     def __post_init__(self) -> None:
         # Normalising here means every path (panel, magic flag, file) agrees on one spelling.
         object.__setattr__(self, "name", self.name.strip())
-        if has_key_prefix(self.name):
+        if starts_like_key(self.name):
             raise ConfigError(
                 "A preset's name is shown everywhere and saved in plain text, and this one "
                 "looks like an API key. Name the preset after its server; put the key in the "
@@ -167,7 +168,7 @@ class Preset:
                 f"Preset {self.name!r}: the model id must be text, not {self.model!r}."
             )
         object.__setattr__(self, "model", (self.model or "").strip())
-        if has_key_prefix(self.model):
+        if starts_like_key(self.model):
             raise ConfigError(
                 f"Preset {self.name!r}: the Model name looks like an API key. Put the key in "
                 "the API key field, and the model's id (e.g. llama3.2) as Model name."

@@ -6,7 +6,7 @@ Widget state is what a saved notebook carries, so a refused value must not wait 
 
 from __future__ import annotations
 
-from ..config.keys import env_name_problem, has_key_prefix
+from ..config.keys import env_name_problem, starts_like_key
 from ..config.presets import env_reference, header_secret_problem
 
 __all__ = ["GUARDED_FIELDS", "field_secret", "header_secret"]
@@ -26,14 +26,15 @@ def field_secret(name: str, value: str) -> str | None:
     """Why value must leave the field `name` at once, never quoting it; None when it may stay.
 
     The variable-name field takes only a variable's name (`keys.env_name_problem`); every
-    other field refuses a value that starts like a vendor key (`sk-…`, `gsk_…`, `AIza…`).
+    other field refuses a value that starts like a vendor key (`sk-…`, `gsk_…`, `AIza…`)
+    followed by 16 or more characters.
     """
     label = GUARDED_FIELDS.get(name, name)
     if name == "api_key_env":
         value = value.strip()
         problem = env_name_problem(env_reference(value) or value) if value else None
         return f"Taken out of '{label}': it {problem}." if problem else None
-    if has_key_prefix(value):
+    if starts_like_key(value):
         return (
             f"That looks like an API key, so it was taken out of '{label}'. Paste it into "
             "'API key (optional)': it is kept apart, in a 0600 credentials file."
