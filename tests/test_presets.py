@@ -247,6 +247,10 @@ def test_builtin_catalog() -> None:
         ("timeout", 1e10, "at most 86400"),
         ("input_price", -1, "0 or more"),
         ("output_price", float("inf"), "0 or more"),
+        ("deadline", float("nan"), "above 0"),
+        ("deadline", 0, "above 0"),
+        ("concurrency", 0, "whole number from 1 to 64"),
+        ("concurrency", 1.5, "whole number from 1 to 64"),
     ],
 )
 def test_out_of_range_options_are_refused_with_the_fix(field, value, wording):

@@ -57,8 +57,15 @@ BOUNDS: dict[str, Bound] = {
     "max_tokens": Bound(True, 1, 2**31 - 1, "a whole number from 1 to 2147483647"),
     # A socket timeout must fit the platform's time_t; a day is longer than any answer.
     "timeout": Bound(False, 0.0, 86400.0, "a number of seconds above 0, at most 86400", True),
+    "deadline": Bound(False, 0.0, 86400.0, "a number of seconds above 0, at most 86400", True),
     "input_price": Bound(False, 0.0, 1e9, "a price of 0 or more"),
     "output_price": Bound(False, 0.0, 1e9, "a price of 0 or more"),
+    # Request options a call may set besides the preset's (OpenAI's chat-completions ranges).
+    "top_p": Bound(False, 0.0, 1.0, "a number from 0 to 1"),
+    "max_completion_tokens": Bound(True, 1, 2**31 - 1, "a whole number from 1 to 2147483647"),
+    "presence_penalty": Bound(False, -2.0, 2.0, "a number from -2 to 2"),
+    "frequency_penalty": Bound(False, -2.0, 2.0, "a number from -2 to 2"),
+    "seed": Bound(True, -(2**63), 2**63 - 1, "a whole number that fits in 64 bits"),
     # Command flags. More requests at once than the client's 64 pooled connections only queue.
     "runs": Bound(True, 1, 1000, "a whole number from 1 to 1000"),
     "concurrency": Bound(True, 1, 64, "a whole number from 1 to 64"),

@@ -26,7 +26,7 @@ from .keys import (
     starts_like_key,
 )
 from .local_state import LOCAL_PRESET_NAME
-from .urls import normalize_base_url
+from .urls import normalize_base_url, shown_url
 
 __all__ = [
     "LOCAL_PRESET_NAME",
@@ -38,7 +38,10 @@ __all__ = [
 
 
 # Numeric fields, checked against the bounds every entry point shares (config/bounds.py).
-_NUMBERS = ("temperature", "max_tokens", "timeout", "input_price", "output_price")
+_NUMBERS = (
+    *("temperature", "max_tokens", "timeout", "deadline", "concurrency"),
+    *("input_price", "output_price"),
+)
 # Header names that say their value is a credential: X-Api-Key, X-Functions-Key,
 # Ocp-Apim-Subscription-Key, X-Auth-Token, Cookie, X-Amz-Security-Token, X-Signature…
 _SECRET_HEADER = re.compile(
@@ -148,6 +151,8 @@ class Preset:
     target_language: str | None = None
     input_price: float | None = None  # per million tokens, for comparison costs
     output_price: float | None = None
+    deadline: float | None = None  # seconds for a whole answer; None: the client's default
+    concurrency: int | None = None  # requests at once to this preset's server
     hint: str | None = field(default=None, compare=False)  # how to make a built-in usable
     # Which key a message should name: "saved" (the store's), "typed" (the panel's field), or
     # None (given in code). Never saved; the key itself stays in api_key.
@@ -231,6 +236,8 @@ class Preset:
                 if value:
                     shown.append("api_key='***'")
                 continue
+            if f.name == "base_url" and value:
+                value = shown_url(value)  # a gateway's key may sit in the query string
             if f.name == "name" or (
                 value not in (None, "", {}) and f.name not in ("hint", "key_source")
             ):

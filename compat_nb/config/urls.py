@@ -1,6 +1,8 @@
 """Base URLs as users paste them: trimmed to the API root, joined to endpoints, checked.
 
-A query string (`?api-version=…`) is kept, because some gateways need it on every request.
+A query string (`?api-version=…`) is kept, because some gateways need it on every request,
+and never shown: gateways take keys there (`subscription-key=…`), so `shown_url` masks every
+query value in whatever compat_nb prints, logs or tabulates.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from ..errors import ConfigError
 
-__all__ = ["host_of", "join_url", "normalize_base_url"]
+__all__ = ["host_of", "join_url", "mask_urls", "normalize_base_url", "shown_url"]
 
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 _HOST_PORT = re.compile(r"^[\w.-]+:\d")  # "localhost:1234/v1": a port, not a scheme
@@ -82,3 +84,30 @@ def host_of(base_url: str) -> str:
     if not parts.hostname:
         return ""
     return f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
+
+
+def shown_url(url: str) -> str:
+    """The URL as messages show it: every query value replaced by *** (names kept), no userinfo.
+
+    >>> shown_url("https://gw.example/openai?api-version=2024-02-01&subscription-key=s3cr3t")
+    'https://gw.example/openai?api-version=***&subscription-key=***'
+    """
+    try:
+        parts = urlsplit(str(url))
+    except ValueError:
+        return "(an unreadable URL)"
+    netloc = parts.netloc.rpartition("@")[2]
+    if not parts.query:
+        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    # A bare item (`?s3cr3t`) may be the key itself: only `name=value` keeps its name.
+    items = [item.partition("=") for item in parts.query.split("&") if item]
+    query = "&".join(f"{name}=***" if sep else "***" for name, sep, _ in items)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+_URL = re.compile(r"https?://[^\s\"'<>]+", re.I)
+
+
+def mask_urls(text: str) -> str:
+    """text with every http(s) URL in it passed through `shown_url` (for log lines, errors)."""
+    return _URL.sub(lambda m: shown_url(m.group(0)), text)
