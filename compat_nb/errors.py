@@ -6,6 +6,7 @@
     │       └── PresetEntryError one entry of it is (the others can be used)
     ├── RequestError             the request got no HTTP response
     │   ├── ConnectError         nothing answered at the base URL
+    │   │   └── ProxyError       the proxy the environment names could not be used
     │   └── RequestTimeout       the server did not answer in time
     ├── ResponseError            the server answered, but not with a usable result
     │   ├── AuthenticationError  401 / 403: reachable, key rejected
@@ -13,8 +14,12 @@
     │   ├── BadRequestError      400 / 422, or a validation error sent as 500
     │   ├── RateLimitError       429 after retries
     │   ├── ServerError          5xx after retries
+    │   ├── RedirectError        a redirect that is not followed (another origin, POST→GET, loop)
     │   └── InvalidResponseError 200, but HTML, an error body, or no `choices`
+    │       └── EmptyAnswerError an answer with no text at all; `reason` says the likely cause
     └── StreamError              a stream broke after it started; `partial` keeps the text
+        ├── DeadlineExceeded     the answer took longer than its total deadline
+        └── ResponseTooLarge     the answer passed the size cap
 
 Messages never contain an API key: `redact` scrubs every message built from server text.
 """
@@ -29,14 +34,19 @@ __all__ = [
     "CompatError",
     "ConfigError",
     "ConnectError",
+    "DeadlineExceeded",
+    "EmptyAnswerError",
     "InvalidResponseError",
     "NotFoundError",
     "PresetEntryError",
     "PresetFileError",
+    "ProxyError",
     "RateLimitError",
+    "RedirectError",
     "RequestError",
     "RequestTimeout",
     "ResponseError",
+    "ResponseTooLarge",
     "ServerError",
     "StreamError",
     "redact",
@@ -82,6 +92,10 @@ class ConnectError(RequestError):
     """Nothing accepted the connection at the base URL."""
 
 
+class ProxyError(ConnectError):
+    """The proxy named by HTTP(S)_PROXY / ALL_PROXY refused or failed the request."""
+
+
 class RequestTimeout(RequestError):
     """The server accepted the connection but did not answer in time."""
 
@@ -115,16 +129,49 @@ class ServerError(ResponseError):
     """A 5xx answer, still failing after the retries allowed."""
 
 
+class RedirectError(ResponseError):
+    """A redirect that is not followed: to another origin, a POST turned GET, or a loop."""
+
+    def __init__(self, message: str, *, status_code: int = 0, location: str = "") -> None:
+        super().__init__(message, status_code=status_code)
+        self.location = location  # where the server pointed (query values masked)
+
+
 class InvalidResponseError(ResponseError):
     """A 200 that is not an OpenAI-shaped answer: HTML, an error body, no choices."""
 
 
-class StreamError(CompatError):
-    """A stream broke after it had started; `partial` holds the text received so far."""
+class EmptyAnswerError(InvalidResponseError):
+    """A source was sent and no text came back; `reason` names the likely cause.
 
-    def __init__(self, message: str, *, partial: str = "") -> None:
+    reason: "context" (prompt longer than the context window), "reasoning" (every token spent
+    thinking), "length" (max tokens reached first), "interrupted" (the server ended the stream
+    at once, as llama-cpp-python does when another request arrives), or "empty".
+    """
+
+    def __init__(self, message: str, *, reason: str, status_code: int = 200) -> None:
+        super().__init__(message, status_code=status_code)
+        self.reason = reason
+
+
+class StreamError(CompatError):
+    """A stream broke after it had started; `partial` holds the text received so far.
+
+    `reason` is "interrupted" when the server abandoned the request (see EmptyAnswerError).
+    """
+
+    def __init__(self, message: str, *, partial: str = "", reason: str = "") -> None:
         super().__init__(message)
         self.partial = partial
+        self.reason = reason
+
+
+class DeadlineExceeded(StreamError):
+    """The whole answer (send to last byte) took longer than its deadline; `partial` is kept."""
+
+
+class ResponseTooLarge(StreamError):
+    """The answer grew past the size cap (an endless body or stream); `partial` is kept."""
 
 
 def redact(text: str, *secrets: str | None) -> str:

@@ -379,6 +379,7 @@ class FaultServer:
     # used by the connection threads
 
     def _steps_for(self, request: RawRequest) -> Iterable[Step]:
+        build = self.default
         with self._lock:
             self._state.requests.append(request)
             for queued in self._state.queue:
@@ -386,8 +387,9 @@ class FaultServer:
                     queued.times -= 1
                     if queued.times == 0:
                         self._state.queue.remove(queued)
-                    return queued.steps(request)
-        return self.default(request)
+                    build = queued.steps
+                    break
+        return build(request)  # outside the lock: a script may look at the server
 
 
 class _TCPServer(socketserver.ThreadingTCPServer):

@@ -301,7 +301,7 @@ MAGIC_FAULTS = [
     ("validation_500", {}, "BadRequestError", "validation error"),
     ("html", {}, "InvalidResponseError", "HTML page"),
     ("error_body", {}, "InvalidResponseError", "answered 200 with an error"),
-    ("no_choices", {}, "InvalidResponseError", "empty stream"),
+    ("no_choices", {}, "InvalidResponseError", "without `choices`"),
     ("broken_stream", {}, "StreamError", "broke off"),
     ("stream_error", {}, "StreamError", "upstream overloaded"),
 ]

@@ -235,15 +235,20 @@ def test_a_bad_header_variable_is_named_and_no_header_dict_is_left_in_a_frame(
 
 
 @pytest.mark.parametrize(
-    ("content", "options"),
-    [(object(), {}), (b"bytes", {}), ("Hello", {"temperature": float("nan")})],
+    ("content", "options", "said"),
+    [
+        (object(), {}, "cannot be sent as JSON"),
+        (b"bytes", {}, "cannot be sent as JSON"),
+        # Options are checked (config/options.py) before the body is even encoded.
+        ("Hello", {"temperature": float("nan")}, "temperature must be a number from 0 to 2"),
+    ],
     ids=["object", "bytes", "nan"],
 )
 def test_a_body_that_cannot_be_sent_fails_before_any_header_exists(
-    server: FakeServer, content: Any, options: dict[str, Any]
+    server: FakeServer, content: Any, options: dict[str, Any], said: str
 ) -> None:
     preset = Preset("p", server.base_url, "test-model", api_key=MARKER_KEY)
-    with pytest.raises(ConfigError, match="cannot be sent as JSON") as info:
+    with pytest.raises(ConfigError, match=said) as info:
         get_client().chat(preset, [{"role": "user", "content": content}], **options)
     assert_clean(info.value, MARKER_KEY)
     assert server.requests == []

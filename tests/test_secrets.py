@@ -14,11 +14,13 @@ from server import FakeServer
 
 from compat_nb.config.presets import Preset
 from compat_nb.config.store import get_store
-from compat_nb.errors import CompatError, InvalidResponseError, StreamError
+from compat_nb.errors import AuthenticationError, CompatError, InvalidResponseError, StreamError
 from compat_nb.wire.client import get_client
 from compat_nb.wire.streaming import ChatAccumulator
 
 ECHO = {"error": {"message": f"Incorrect API key provided: {MARKER_KEY}", "code": "bad_key"}}
+# An echo that is not about the key, so each status keeps its own kind of message.
+ECHO_OTHER = {"error": {"message": f"Could not process the request with {MARKER_KEY}"}}
 MESSAGES = [{"role": "user", "content": "Hello"}]
 
 
@@ -79,10 +81,10 @@ def test_key_appears_nowhere_after_a_session(
     assert [r.result is not None for r in results][6:] == [True] * 7
     # Faults whose bodies echo the key back, as some gateways do.
     server.inject("status", status=401, body=ECHO)
-    server.inject("status", status=400, body=ECHO)
-    server.inject("status", status=500, body=ECHO, times=3)
+    server.inject("status", status=400, body=ECHO_OTHER)
+    server.inject("status", status=500, body=ECHO_OTHER, times=3)
     server.inject("status", status=200, body=ECHO)
-    server.inject("status", status=404, body=ECHO)
+    server.inject("status", status=404, body=ECHO_OTHER)
     server.inject("status", status=200, body=ECHO)
     failing = [
         "%%translate\nHello",
@@ -98,7 +100,7 @@ def test_key_appears_nowhere_after_a_session(
         "AuthenticationError",
         "BadRequestError",
         "ServerError",
-        "InvalidResponseError",
+        "AuthenticationError",  # a key error inside a 200 is still a key error
         "NotFoundError",
     ]
     captured = capsys.readouterr()
@@ -209,9 +211,16 @@ def test_mid_stream_error_scrubs_the_key() -> None:
 
 def test_error_body_in_a_200_is_scrubbed(server: FakeServer, secret: Preset) -> None:
     server.inject("status", status=200, body=ECHO)
+    with pytest.raises(AuthenticationError) as info:
+        get_client().chat(secret, MESSAGES)
+    assert "key rejected (200)" in info.value.message
+    assert "Incorrect API key provided: ***" in info.value.message
+    server.inject("status", status=200, body=ECHO_OTHER)
     with pytest.raises(InvalidResponseError) as info:
         get_client().chat(secret, MESSAGES)
-    assert "answered 200 with an error: Incorrect API key provided: ***" in info.value.message
+    assert "answered 200 with an error: Could not process the request with ***" in (
+        info.value.message
+    )
 
 
 def test_a_secret_header_echoed_by_the_server_is_scrubbed_too(

@@ -43,7 +43,7 @@ COMMANDS_HELP = """\
 %translate new NAME --base-url URL -m MODEL [--api-key-env VAR] [--temperature T] [--use]
                                         add a preset of your own (`%translate new -h`: all flags)
 %translate set NAME field=value...      change fields: base_url, model, api_key_env, temperature,
-                                        max_tokens, system_prompt, timeout, target_language…
+                                        max_tokens, system_prompt, timeout, deadline, concurrency…
 %translate key NAME [--forget]          store a key (asked at a hidden prompt), or forget it
 %translate delete NAME                  delete a preset (a built-in returns to its defaults)
 %translate models [NAME | --base-url URL [--api-key-env VAR]]   a server's model ids

@@ -127,6 +127,12 @@ class TranslateMagics(Magics):
     @argument(
         "--timeout", type=flag_type("timeout"), metavar="SECONDS", help="Read timeout (seconds)."
     )
+    @argument(
+        "--deadline",
+        type=flag_type("deadline"),
+        metavar="SECONDS",
+        help="Most seconds the whole answer may take (default 1800).",
+    )
     @argument("--no-stream", action="store_true", help="Wait for the whole answer.")
     @argument(
         "-o", "--out", type=out_name, metavar="VAR", help="Store the result in the variable VAR."

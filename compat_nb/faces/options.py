@@ -95,6 +95,7 @@ class CellOptions:
     max_tokens: int | None = None
     system: str | None = None
     timeout: float | None = None
+    deadline: float | None = None
     no_stream: bool = False
     out: str | None = None
     format: str | None = None
@@ -122,4 +123,5 @@ class CellOptions:
             "max_tokens": self.max_tokens,
             "system_prompt": self.system,
             "timeout": self.timeout,
+            "deadline": self.deadline,
         }

@@ -13,11 +13,12 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from ..config.presets import Preset
+from ..config.urls import shown_url
 from ..errors import (
     CompatError,
     InvalidResponseError,
 )
-from .diagnosis import error_in_body, server_message
+from .diagnosis import error_in_body, server_message, upstream_down
 
 __all__ = [
     "ChatResult",
@@ -41,13 +42,21 @@ class RetryPolicy:
     initial_delay: float = 0.5
     max_delay: float = 8.0
     max_retry_after: float = 60.0  # a server asking for longer is reported, not waited for
+    max_retry_time: float = 60.0  # all waiting and failed attempts of one request, in seconds
 
     def should_retry(self, status: int, body: Any) -> bool:
         if status not in RETRY_STATUSES:
             return False
         # llama.cpp's server answers request validation errors with 500: sending the same
-        # body again can only fail the same way.
-        return not (status == 500 and "validation error" in server_message(body).lower())
+        # body again can only fail the same way. A gateway that could not reach its upstream
+        # (LiteLLM: "Connection error") has retried already, taking seconds each time.
+        if status == 500 and "validation error" in server_message(body).lower():
+            return False
+        return not upstream_down(body)
+
+    def allows(self, attempt: int, spent: float, delay: float) -> bool:
+        """Whether retry number attempt+1 may go, `spent` seconds in, after waiting `delay`."""
+        return attempt < self.max_retries and spent + delay <= self.max_retry_time
 
     def delay(self, attempt: int, headers: Mapping[str, str] | None = None) -> float:
         """Seconds to wait before retry number attempt+1, honouring Retry-After up to a cap."""
@@ -110,6 +119,8 @@ class ChatResult:
     latency_ms: float | None = None
     ttft_ms: float | None = None
     chunks: int = 0  # content deltas received; estimates tokens when a server sends no usage
+    waited_ms: float | None = None  # retries and Retry-After waits before the answer began
+    notes: tuple[str, ...] = ()  # what the client changed to get this answer, said once
 
     @property
     def output_tokens(self) -> int | None:
@@ -157,12 +168,21 @@ class ConnectionReport:
     def model_count(self) -> int:
         return len(self.model_ids)
 
+    def __post_init__(self) -> None:
+        # Shown in reprs and messages: a gateway may take its key in the query string.
+        object.__setattr__(self, "base_url", shown_url(self.base_url) if self.base_url else "")
+
     @property
     def model_found(self) -> bool | None:
-        """Whether the preset's model is listed; None when there is no model or no list."""
+        """Whether the preset's model is listed; None when there is no model or no list.
+
+        An untagged id matches its `:latest` tag, as Ollama lists them (`llama3.2:latest`).
+        """
         if not self.ok or not self.model:
             return None
-        return self.model in self.model_ids
+        if self.model in self.model_ids:
+            return True
+        return ":" not in self.model and f"{self.model}:latest" in self.model_ids
 
     @property
     def message(self) -> str:
@@ -236,14 +256,27 @@ def message_reasoning(message: Mapping[str, Any]) -> str:
     return ""
 
 
-def parse_chat_response(body: Any, *, where: str, secrets: Iterable[str] = ()) -> ChatResult:
-    """A ChatResult from a non-streamed chat completion body; `secrets` are scrubbed from errors."""
+def parse_chat_response(
+    body: Any,
+    *,
+    where: str = "",
+    secrets: Iterable[str] = (),
+    preset: Preset | None = None,
+    model: str | None = None,
+) -> ChatResult:
+    """A ChatResult from a non-streamed chat completion body.
+
+    Errors name `preset` (or the URL `where`) and are scrubbed of its secrets and `secrets`.
+    """
+    if preset is None:
+        preset = Preset("server", base_url=where)
     if isinstance(body, Mapping) and body.get("error"):
-        raise error_in_body(body, where=where, secrets=secrets)
+        raise error_in_body(body, preset=preset, model=model, secrets=secrets)
     choices = body.get("choices") if isinstance(body, Mapping) else None
     if not choices or not isinstance(choices, list) or not isinstance(choices[0], Mapping):
         raise InvalidResponseError(
-            f"{where} answered without `choices`, so it is not an OpenAI chat completion. "
+            f"{shown_url(preset.base_url)} answered without `choices`, so it is not an OpenAI "
+            "chat completion. "
             "Check that the Base URL is the API root of an OpenAI-compatible server.",
             status_code=200,
             body=body,

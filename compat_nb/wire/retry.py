@@ -1,129 +1,154 @@
-"""The retry core, written once: a generator of I/O actions that a sync or async face runs.
+"""The retry core, written once: from a request to a 2xx head, or a CompatError saying why not.
 
-`attempts` decides (send, read an error body, sleep, give up); `drive` and `adrive` only
-perform what it asks with an `httpx.Client` or `httpx.AsyncClient` and send back the outcome.
+`attempts` is a generator of actions (see `actions.py`) that both faces in `driver.py` run. It
+sends, follows or refuses redirects (`redirects.py`), reads error bodies (bounded in size and
+time), waits and retries as the policy allows (never past its total retry time or the
+answer's deadline), and turns every failure into a CompatError.
 """
 
 from __future__ import annotations
 
-import asyncio
+import threading
 import time
-from collections.abc import Generator
+import warnings
 from dataclasses import dataclass
-from typing import Any, Union
 
 import httpx
 
 from ..config.presets import Preset
-from .diagnosis import decode_body, error_for_response, transport_error
+from .actions import ERROR_BODY_LIMIT, Body, Budget, Close, Core, Read, Send, Sleep
+from .diagnosis import decode_body, error_for_response
+from .failures import Exchange, deadline_passed, failure
 from .protocol import RetryPolicy
+from .redirects import next_request
+from .transport import is_loopback, proxy_for
 
-__all__ = ["NO_RETRY", "Attempts", "adrive", "attempts", "drive"]
-
-
-@dataclass
-class _Send:
-    request: httpx.Request
-
-
-@dataclass
-class _Read:
-    response: httpx.Response
-
-
-@dataclass
-class _Sleep:
-    seconds: float
-
-
-_Action = Union[_Send, _Read, _Sleep]  # noqa: UP007 (a runtime alias on 3.10)
-Attempts = Generator[_Action, Any, httpx.Response]
+__all__ = ["NO_RETRY", "PlainHttpKeyWarning", "Timing", "attempts"]
 
 # The connection test answers within its deadline rather than retrying.
 NO_RETRY = RetryPolicy(max_retries=0)
+ERROR_BODY_SECONDS = 10.0  # an error page arrives at once; a stalled one is not waited for
+
+
+class PlainHttpKeyWarning(UserWarning):
+    """An API key is about to cross the network unencrypted."""
+
+
+_warned_hosts: set[str] = set()
+_warned_lock = threading.Lock()
+
+
+def _warn_plain_http(url: httpx.URL) -> None:
+    """Once per host and process: a key sent over http:// to a host that is not this one."""
+    if url.scheme != "http" or is_loopback(url.host):
+        return
+    with _warned_lock:
+        if url.host in _warned_hosts:
+            return
+        _warned_hosts.add(url.host)
+    warnings.warn(
+        f"The API key for {url.host} is sent over plain http://, so anyone on the network path "
+        "can read it. Use https:// in the Base URL if the server offers it.",
+        PlainHttpKeyWarning,
+        stacklevel=2,
+    )
+
+
+@dataclass
+class Timing:
+    """When the call began and when its answering attempt was sent (time.perf_counter)."""
+
+    began: float
+    sent_at: float = 0.0
+
+    @property
+    def waited_ms(self) -> float:
+        return max(0.0, (self.sent_at - self.began) * 1000)
 
 
 def attempts(
     request: httpx.Request,
+    *,
     preset: Preset,
     model: str | None,
     endpoint: str,
     policy: RetryPolicy,
-) -> Attempts:
-    """Send with retries; returns a streaming 2xx response or raises a CompatError."""
+    budget: Budget,
+    ex: Exchange,
+    timing: Timing,
+) -> Core:
+    """Send with redirects and retries; returns a 2xx httpx.Response whose body is unread.
+
+    `ex` is kept up to date (URL, proxy) for the messages of whoever reads the body next.
+    """
     attempt = 0
+    hops: list[str] = []
+    credentials = bool(preset.secrets())
     while True:
-        outcome = yield _Send(request)
-        if isinstance(outcome, httpx.TransportError):
-            retryable = isinstance(outcome, (httpx.ConnectError, httpx.ConnectTimeout))
-            if retryable and attempt < policy.max_retries:
-                yield _Sleep(policy.delay(attempt))
+        proxy = proxy_for(request.url)
+        ex.url, ex.proxy = str(request.url), proxy
+        if credentials:
+            _warn_plain_http(request.url)
+        send = Send(request, proxy)
+        outcome = yield send
+        spent = time.perf_counter() - timing.began
+        if isinstance(outcome, BaseException):
+            over = budget.over()
+            delay = policy.delay(attempt)
+            connecting = isinstance(outcome, (httpx.ConnectError, httpx.ConnectTimeout))
+            if connecting and not over and _may_retry(policy, attempt, spent, delay, budget):
+                yield Sleep(delay)
                 attempt += 1
                 continue
-            raise transport_error(outcome, preset, request) from None
+            raise failure(outcome, ex, deadline_over=over) from None
         response: httpx.Response = outcome
-        if response.status_code < 400:
+        status = response.status_code
+        if 300 <= status < 400 and status != 304:
+            yield Close(response)
+            request = next_request(
+                request,
+                response,
+                preset=preset,
+                endpoint=endpoint,
+                hops=hops,
+                credentials=credentials,
+            )
+            continue
+        if status < 400:
+            timing.sent_at = send.sent_at
             return response
-        content = yield _Read(response)
-        body = decode_body(content, response.headers.get("content-type", ""))
-        if policy.should_retry(response.status_code, body) and attempt < policy.max_retries:
-            yield _Sleep(policy.delay(attempt, response.headers))
+        body: Body = yield Read(response, ERROR_BODY_LIMIT, within=ERROR_BODY_SECONDS)
+        if body.error is not None and budget.over():
+            raise deadline_passed(ex)
+        decoded = decode_body(body.data, response.headers.get("content-type", ""))
+        delay = policy.delay(attempt, response.headers)
+        if policy.should_retry(status, decoded) and _may_retry(
+            policy, attempt, spent, delay, budget
+        ):
+            yield Sleep(delay)
             attempt += 1
             continue
-        raise error_for_response(
-            response.status_code,
-            body,
+        error = error_for_response(
+            status,
+            decoded,
             url=str(request.url),
             preset=preset,
             model=model,
             endpoint=endpoint,
             attempts=attempt + 1,
+            credentials=credentials,
+            proxy=proxy,
         )
+        if body.error is not None:
+            error.message += (
+                f" (The error's own body did not arrive whole: {type(body.error).__name__}.)"
+            )
+            error.args = (error.message,)
+        raise error
 
 
-def drive(http: httpx.Client, core: Attempts) -> httpx.Response:
-    """Run the core with a sync client."""
-    outcome: Any = None
-    while True:
-        try:
-            action = core.send(outcome)
-        except StopIteration as done:
-            response: httpx.Response = done.value
-            return response
-        if isinstance(action, _Send):
-            try:
-                outcome = http.send(action.request, stream=True)
-            except httpx.TransportError as exc:
-                outcome = exc
-        elif isinstance(action, _Read):
-            try:
-                outcome = action.response.read()
-            finally:
-                action.response.close()
-        else:
-            time.sleep(action.seconds)
-            outcome = None
-
-
-async def adrive(http: httpx.AsyncClient, core: Attempts) -> httpx.Response:
-    """Run the core with an async client."""
-    outcome: Any = None
-    while True:
-        try:
-            action = core.send(outcome)
-        except StopIteration as done:
-            response: httpx.Response = done.value
-            return response
-        if isinstance(action, _Send):
-            try:
-                outcome = await http.send(action.request, stream=True)
-            except httpx.TransportError as exc:
-                outcome = exc
-        elif isinstance(action, _Read):
-            try:
-                outcome = await action.response.aread()
-            finally:
-                await action.response.aclose()
-        else:
-            await asyncio.sleep(action.seconds)
-            outcome = None
+def _may_retry(
+    policy: RetryPolicy, attempt: int, spent: float, delay: float, budget: Budget
+) -> bool:
+    # Waiting past the answer's deadline would only end in DeadlineExceeded.
+    return policy.allows(attempt, spent, delay) and delay < budget.left()

@@ -1,22 +1,21 @@
-"""A chat stream, chunk by chunk: SSE events in, text deltas out, a ChatResult at the end.
+"""A chat stream, chunk by chunk: bytes in, text deltas out, a ChatResult (or why not) at the end.
 
-No I/O of its own: both faces of the client feed it the lines they read.
+No I/O of its own: the client feeds it what it reads. The deltas it returns always add up to
+the text of the result, including text that arrives in a last event with no closing blank line.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
-import httpx
-
 from ..config.presets import Preset
-from ..errors import CompatError, InvalidResponseError, StreamError, redact
-from .diagnosis import decode_body, html_error, read_timeout, server_message, timeout_text
+from ..config.urls import shown_url
+from ..errors import EmptyAnswerError, InvalidResponseError, StreamError, redact
+from .diagnosis import decode_body, html_error, sentence, server_message
 from .protocol import ChatResult, Usage, message_reasoning, parse_chat_response, split_reasoning
-from .sse import SSEDecoder
+from .sse import LineSplitter, ServerSentEvent, SSEDecoder
 
 __all__ = ["ChatAccumulator", "StreamState", "with_timings"]
 
@@ -43,6 +42,8 @@ class ChatAccumulator:
         self.model: str | None = None
         self.chunks = 0
         self.started = False  # any content or reasoning has arrived
+        self.events = 0  # JSON chunks received
+        self.with_choices = 0  # of which carried `choices` (an OpenAI chat stream does)
 
     @property
     def text(self) -> str:
@@ -61,12 +62,9 @@ class ChatAccumulator:
         if not isinstance(chunk, Mapping):
             return ""
         if chunk.get("error"):
-            raise StreamError(
-                f"{self.where} reported an error mid-stream: "
-                f"{server_message(chunk, self._secrets)}. "
-                "The text received so far is kept.",
-                partial=self.text,
-            )
+            raise self.error(server_message(chunk, self._secrets))
+        self.events += 1
+        self.with_choices += "choices" in chunk
         self.model = chunk.get("model") or self.model
         self.usage = Usage.from_json(chunk.get("usage")) or self.usage
         out = ""
@@ -86,6 +84,14 @@ class ChatAccumulator:
             if choice.get("finish_reason"):
                 self.finish_reason = choice["finish_reason"]
         return out
+
+    def error(self, said: str) -> StreamError:
+        """The server reported an error inside the stream (in any of its forms)."""
+        kept = " The text received so far is kept." if self.text else ""
+        return StreamError(
+            f"{self.where} reported an error in its stream: {sentence(said or 'no details')}{kept}",
+            partial=self.text,
+        )
 
     def _route(self, content: str) -> str:
         if self._state == "text":
@@ -143,80 +149,181 @@ class ChatAccumulator:
 
 
 class StreamState:
-    """Per-stream bookkeeping shared by both faces: SSE decoding, timings, errors."""
+    """One stream's bookkeeping, shared by both faces: bytes to lines to events to deltas.
 
-    def __init__(self, preset: Preset, response: httpx.Response, started: float) -> None:
+    After `[DONE]` the rest of the body is read and ignored, except that a connection cut
+    right after a `[DONE]` that came without any finish reason is how llama-cpp-python's
+    server abandons a request when another arrives: `result` reports that as interrupted.
+    """
+
+    def __init__(self, preset: Preset, content_type: str, *, model: str | None = None) -> None:
         self.preset = preset
-        self.request = response.request
-        self.started = started
-        self.ttft_ms: float | None = None
+        self.model = model
+        self.where = shown_url(preset.base_url)
+        self.splitter = LineSplitter()
         self.decoder = SSEDecoder()
-        self.acc = ChatAccumulator(where=preset.base_url, secrets=preset.secrets())
-        self.done = False
-        content_type = response.headers.get("content-type", "")
-        if "html" in content_type:
-            raise html_error(str(response.url))
+        self.acc = ChatAccumulator(where=self.where, secrets=preset.secrets())
+        self.done = False  # [DONE] seen
+        self.cut_after_done = False
+        self.received = 0  # bytes of body
+        if "html" in content_type.lower():
+            raise html_error(preset.base_url)
         # A server that ignores "stream": true answers with one JSON body; accept it.
-        self.plain = "json" in content_type and "event-stream" not in content_type
-        self._plain_lines: list[str] = []
+        self.plain = "json" in content_type.lower() and "event-stream" not in content_type.lower()
+        self._plain = bytearray()
 
-    def line(self, line: str) -> str:
-        if self.done:
-            return ""  # a server may send a blank line or comment after [DONE]
+    @property
+    def partial(self) -> str:
+        return self.acc.text
+
+    @property
+    def started(self) -> bool:
+        return self.acc.started
+
+    def feed(self, data: bytes) -> str:
+        """A piece of the body; returns the text deltas it completes."""
+        self.received += len(data)
         if self.plain:
-            self._plain_lines.append(line)
+            self._plain += data
+            return ""
+        if self.done:
+            return ""  # blank lines, comments or pings after [DONE]
+        return "".join(self._line(line) for line in self.splitter.feed(data))
+
+    def _line(self, line: str) -> str:
+        if self.done:
             return ""
         event = self.decoder.decode(line)
-        if event is None:
-            return ""
+        return self._event(event) if event is not None else ""
+
+    def _event(self, event: ServerSentEvent) -> str:
+        if event.error is not None:  # `error: {...}` (older llama.cpp servers)
+            raise self.acc.error(_said(event.error, self.preset))
+        if event.event == "error":
+            raise self.acc.error(_said(event.data, self.preset))
         if event.data.strip() == "[DONE]":
             self.done = True
             return ""
-        delta = self.acc.feed(event.data)
-        if self.ttft_ms is None and self.acc.started:
-            self.ttft_ms = (time.perf_counter() - self.started) * 1000
-        return delta
+        return self.acc.feed(event.data)
 
-    def broken(self, exc: Exception) -> CompatError:
-        partial = self.acc.text
-        if isinstance(exc, httpx.TimeoutException):
-            return StreamError(
-                timeout_text(self.preset, read_timeout(self.request))
-                + " The text received so far is kept.",
-                partial=partial,
-            )
-        return StreamError(
-            f"The stream from {self.preset.base_url} broke off ({type(exc).__name__}) after "
-            f"{len(partial)} characters; the text received so far is kept. Run the cell "
-            "again to retry.",
-            partial=partial,
-        )
+    def broke(self) -> bool:
+        """The body ended badly; True when that is of no consequence (after [DONE])."""
+        if self.done:
+            self.cut_after_done = True
+            return True
+        return False
 
-    def finish(self) -> ChatResult:
-        latency = (time.perf_counter() - self.started) * 1000
+    def end(self) -> str:
+        """The body ended: the deltas still held back (a last event with no blank line after
+        it, a `<thi` that turned out not to open a think block)."""
         if self.plain:
-            body = decode_body("\n".join(self._plain_lines).encode(), "application/json")
-            return with_timings(
-                parse_chat_response(
-                    body, where=self.preset.base_url, secrets=self.preset.secrets()
-                ),
-                latency_ms=latency,
-                ttft_ms=latency,
+            return ""
+        out = "".join(self._line(line) for line in self.splitter.flush())
+        if not self.done:
+            tail = self.decoder.flush()
+            if tail is not None:
+                out += self._event(tail)
+        return out + self.acc.finish()
+
+    def result(self, *, latency_ms: float, ttft_ms: float | None) -> ChatResult:
+        """The finished answer; raises when the body was cut or carries no text."""
+        if self.plain:
+            body = decode_body(bytes(self._plain), "application/json")
+            result = parse_chat_response(body, preset=self.preset, model=self.model)
+            return with_timings(result, latency_ms=latency_ms, ttft_ms=latency_ms)
+        acc = self.acc
+        interrupted = self.done and self.cut_after_done and acc.finish_reason is None
+        if interrupted and acc.text.strip():
+            raise StreamError(
+                f"{self.where} ended the stream after {len(acc.text):,} characters with no "
+                "finish reason and dropped the connection, so the text is incomplete (it is "
+                f"kept). {INTERRUPT_CAUSE}",
+                partial=acc.text,
+                reason="interrupted",
             )
-        tail = self.decoder.flush()
-        if tail is not None and tail.data.strip() != "[DONE]":
-            self.acc.feed(tail.data)
-        self.acc.finish()
-        if not self.done and self.acc.finish_reason is None:
-            raise self.broken(httpx.RemoteProtocolError("stream ended without [DONE]"))
-        if not self.acc.started and self.acc.finish_reason is None:
+        if not self.done and acc.finish_reason is None and self.received:
+            raise StreamError(
+                f"The stream from {self.where} ended without [DONE] after {len(acc.text):,} "
+                "characters; the text received so far is kept. Run the cell again to retry.",
+                partial=acc.text,
+            )
+        if acc.events and not acc.with_choices:
             raise InvalidResponseError(
-                f"{self.preset.base_url} sent an empty stream. Check that the server supports "
-                "streaming, or use --no-stream. (llama-cpp-python's server ends a running "
-                "request this way when another arrives, unless started with "
-                "--interrupt_requests False.)",
+                f"{self.where} streamed chunks without `choices`, so it is not an OpenAI chat "
+                "completion stream. Check that the Base URL is the API root of an "
+                "OpenAI-compatible server.",
+                status_code=200,
             )
-        return self.acc.result(latency_ms=latency, ttft_ms=self.ttft_ms)
+        result = acc.result(latency_ms=latency_ms, ttft_ms=ttft_ms)
+        if not result.text.strip():
+            raise empty_answer(
+                self.preset,
+                result,
+                interrupted=interrupted,
+                empty_body=not self.received,
+            )
+        return result
+
+
+INTERRUPT_CAUSE = (
+    "llama-cpp-python's server does this to a running request when another arrives (start it "
+    "with `--interrupt_requests False`, or send one request at a time: --concurrency 1)."
+)
+
+
+def _said(raw: str, preset: Preset) -> str:
+    try:
+        return server_message(json.loads(raw), preset.secrets())
+    except ValueError:
+        return server_message(raw, preset.secrets())
+
+
+def empty_answer(
+    preset: Preset,
+    result: ChatResult,
+    *,
+    interrupted: bool = False,
+    empty_body: bool = False,
+) -> EmptyAnswerError:
+    """Why a source got no translation, in the likeliest words for what the server sent."""
+    where = shown_url(preset.base_url)
+    finish = result.finish_reason
+    tokens = result.usage.completion_tokens if result.usage else None
+    counted = f", {tokens} completion tokens" if tokens is not None else ""
+    if interrupted:
+        reason = "interrupted"
+        text = (
+            f"{where} ended the stream before any text, with no finish reason, and dropped the "
+            f"connection. {INTERRUPT_CAUSE}"
+        )
+    elif finish == "length" and result.reasoning:
+        reason = "reasoning"
+        text = (
+            f"{where} answered with no text: every token went to reasoning before max tokens "
+            'was reached (finish_reason "length"). Raise max tokens (--max-tokens N, or '
+            "max_tokens=N in Python) or turn the model's thinking off."
+        )
+    elif finish == "length":
+        reason = "length"
+        text = (
+            f"{where} answered with no text before reaching max tokens (finish_reason "
+            '"length"). Raise max tokens (--max-tokens N, or max_tokens=N in Python).'
+        )
+    else:
+        reason = "context"
+        what = (
+            "sent an empty stream (no event at all)"
+            if empty_body
+            else f"answered with no text (finish_reason {finish or 'none'}{counted})"
+        )
+        text = (
+            f"{where} {what}: the prompt is probably longer than the model's context window "
+            "(LM Studio, llama.cpp's servers and LiteLLM answer an over-long prompt this "
+            "way; the server's log says so). Load the model with a larger context, or send a "
+            "shorter text (long cells are split at `%config TranslateMagics.chunk_chars` "
+            "characters)."
+        )
+    return EmptyAnswerError(text, reason=reason)
 
 
 def with_timings(result: ChatResult, *, latency_ms: float, ttft_ms: float | None) -> ChatResult:
