@@ -83,6 +83,26 @@ def test_an_unreadable_key_entry_is_reported_and_kept_on_every_save(
     assert store.get("Mine").api_key == MARKER_KEY
 
 
+def test_what_a_newer_version_wrote_is_kept_by_every_save(config_dir: Path) -> None:
+    write_json(
+        config_dir / "presets.json",
+        {
+            "version": 1,
+            "presets": {"Mine": {"base_url": "http://h:1/v1", "model": "m", "top_p": 0.9}},
+            "groups": {"work": ["Mine"]},
+        },
+    )
+    write_json(config_dir / "credentials.json", {"version": 1, "keys": {}, "orgs": {"a": 1}})
+    os.chmod(config_dir / "credentials.json", 0o600)
+    store = get_store()
+    store.save(store.get("Mine").replace(model="m2", api_key=MARKER_KEY))
+    presets = json.loads((config_dir / "presets.json").read_text())
+    assert presets["presets"]["Mine"] == {"base_url": "http://h:1/v1", "model": "m2", "top_p": 0.9}
+    assert presets["groups"] == {"work": ["Mine"]}
+    credentials = json.loads((config_dir / "credentials.json").read_text())
+    assert credentials["orgs"] == {"a": 1} and credentials["keys"] == {"Mine": MARKER_KEY}
+
+
 # --- links -------------------------------------------------------------------------------------
 
 

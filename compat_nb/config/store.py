@@ -26,6 +26,7 @@ from .presets import LOCAL_PRESET_NAME, Preset
 __all__ = ["FILE_VERSION", "CredentialsWarning", "PresetStore", "config_dir", "get_store"]
 
 FILE_VERSION = 1
+_FIELDS = frozenset(Preset.__dataclass_fields__)  # what an entry of presets.json may set
 PRESETS_FILE = "presets.json"
 CREDENTIALS_FILE = "credentials.json"
 
@@ -262,7 +263,11 @@ class PresetStore:
                 token = self._snapshot.set(None)
                 try:
                     data = self._saved()
-                    keys = self._keys()
+                    # The whole file, so sections this version does not know are kept.
+                    credentials = _read_json(self.credentials_path, "keys")
+                    keys = credentials.setdefault("keys", {})
+                    if keys:
+                        keep_private(self.credentials_path)  # before writing: it was exposed
                 finally:
                     self._snapshot.reset(token)
                 before = json.dumps(data, sort_keys=True)
@@ -273,7 +278,7 @@ class PresetStore:
                 if json.dumps(data, sort_keys=True) != before:
                     write_atomic(self.presets_path, data, mode=None)  # the owner's mode stays
                 if keys != keys_before:
-                    credentials = {"version": FILE_VERSION, "keys": keys}
+                    credentials["version"] = FILE_VERSION
                     write_atomic(self.credentials_path, credentials, mode=0o600)
                 snap = self._snapshot.get()
                 if snap is not None:
@@ -300,7 +305,12 @@ class PresetStore:
         with self._editing() as (data, keys):
             fields = preset.to_dict()
             fields.pop("name", None)
-            data["presets"][preset.name] = fields
+            # Fields this version does not know (written by a newer one) stay in the entry.
+            old = data["presets"].get(preset.name)
+            kept = (
+                {k: v for k, v in old.items() if k not in _FIELDS} if isinstance(old, dict) else {}
+            )
+            data["presets"][preset.name] = {**kept, **fields}
             if preset.api_key:
                 keys[preset.name] = preset.api_key
         return self.get(preset.name)
