@@ -176,7 +176,9 @@ def list_models(preset: Preset) -> str:
         return "`compat_nb.get_client().test_connection(preset).model_ids` lists them"
     if _is_saved(preset):
         return f"{_cmd('models ' + magic_name(preset.name))} lists them"
-    flags = f"--base-url {preset.base_url}"
+    # A masked query value would make the command fail: name the URL instead of showing it.
+    url = "URL (the Base URL, with its query string)" if "?" in preset.base_url else None
+    flags = f"--base-url {url or preset.base_url}"
     if preset.api_key_env:
         flags += f" --api-key-env {preset.api_key_env}"
     return f"{_cmd('models ' + flags)} lists them"

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from ..errors import ConfigError, redact
 from . import advice
@@ -321,7 +321,14 @@ class Preset:
                 found.append(os.environ.get(var, "").strip())
             elif _SECRET_HEADER.search(header):
                 found.append(value)
-        found.append(urlsplit(self.base_url).query)
+        query = urlsplit(self.base_url).query
+        found.append(query)
+        # A server may echo one value alone (the subscription key, not the whole query);
+        # short ones (api-version=1) would scrub every "1" from a message and say nothing.
+        for item in query.split("&"):
+            value = item.partition("=")[2]
+            if len(value) >= 8:
+                found += [value, unquote(value)]
         return tuple(secret for secret in found if secret.strip())
 
     def redact(self, text: str) -> str:

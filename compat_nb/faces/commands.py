@@ -13,6 +13,7 @@ from IPython.core.error import UsageError
 
 from ..config.bounds import flag_type
 from ..config.store import get_store
+from ..config.urls import shown_url
 from ..errors import ConfigError
 from ..work.history import RunHistory, recent
 from ..work.table import Table
@@ -53,7 +54,8 @@ def use(rest: list[str]) -> None:
     if len(rest) != 1:
         raise UsageError('Name one preset: %translate use "LM Studio"')
     preset = get_store().use(rest[0])  # refuses, saying how, a preset that is not usable
-    print(f"%%translate now uses {preset.name!r} ({preset.base_url}, model {preset.model}).")
+    where = shown_url(preset.base_url)
+    print(f"%%translate now uses {preset.name!r} ({where}, model {preset.model}).")
 
 
 def presets(rest: list[str]) -> Table:

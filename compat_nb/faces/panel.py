@@ -17,7 +17,7 @@ from ..config import advice
 from ..config.catalog import BUILTIN_PRESETS
 from ..config.presets import Preset
 from ..config.store import PresetStore, get_store
-from ..config.urls import host_of, normalize_base_url
+from ..config.urls import host_of, normalize_base_url, shown_url
 from ..errors import CompatError, ConfigError, redact
 from ..wire.client import get_client
 from ..wire.protocol import ConnectionReport
@@ -339,7 +339,8 @@ class SettingsPanel(PresetForm):
             self._reply(exc.message, "error")
             return None
         unlisted = self._unlisted_model()
-        text = f"%%translate now uses {name!r} ({preset.model} at {preset.base_url}).{unlisted}"
+        where = shown_url(preset.base_url)
+        text = f"%%translate now uses {name!r} ({preset.model} at {where}).{unlisted}"
         self._reply(text, "warn" if unlisted else "ok")
         return preset
 

@@ -20,7 +20,7 @@ from ..config import advice
 from ..config.bounds import BOUNDS, flag_type, short_repr
 from ..config.presets import Preset
 from ..config.store import get_store
-from ..config.urls import host_of
+from ..config.urls import host_of, shown_url
 from ..errors import CompatError, ConfigError
 from .completion import remember_models
 from .helptext import command_parser
@@ -187,7 +187,9 @@ def _describe(preset: Preset) -> str:
         "env unset": f"key from ${preset.api_key_env} (not set)",
         "none": "no key",
     }[preset.key_status]
-    return f"{preset.base_url or 'no Base URL'}, model {preset.model or 'not set'}, {key}"
+    return (
+        f"{shown_url(preset.base_url) or 'no Base URL'}, model {preset.model or 'not set'}, {key}"
+    )
 
 
 def new(argv: list[str]) -> None:
@@ -310,7 +312,7 @@ def show(argv: list[str]) -> None:
             preset.name
             + ("  (active for %%translate)" if preset.name == store.active_name else ""),
         ),
-        ("base URL", preset.base_url or "(empty)"),
+        ("base URL", shown_url(preset.base_url) or "(empty)"),
         ("model", preset.model or "(empty)"),
         ("key", key_line),
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..config.store import get_store
+from ..config.urls import shown_url
 from ..errors import PresetEntryError
 from ..work.table import Table
 
@@ -28,7 +29,7 @@ def preset_table() -> Table:
                 [
                     "*" if name == active else "",
                     name,
-                    preset.base_url,
+                    shown_url(preset.base_url),
                     preset.model,
                     preset.key_status,
                     "yes" if not problems else "no: " + "; ".join(problems),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import logging
 import os
 import ssl
 import threading
@@ -25,9 +26,24 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
+from ..config.urls import mask_urls
 from ..errors import ConfigError
 
 __all__ = ["Pools", "ProxyChoice", "deadline_scope", "is_loopback", "proxy_for"]
+
+
+class _MaskedQueries(logging.Filter):
+    """httpx logs every request's URL at INFO ("HTTP Request: POST https://…?key=…"), and
+    gateways take keys in the query string: its values are masked before any handler sees it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # A malformed record is the logging module's to report, not this filter's.
+        with contextlib.suppress(Exception):
+            record.msg, record.args = mask_urls(record.getMessage()), None
+        return True
+
+
+logging.getLogger("httpx").addFilter(_MaskedQueries())
 
 # The wall-clock instant (time.monotonic) by which the exchange in progress must be over; set
 # around each send and each body read by the client, read by every socket operation below.
