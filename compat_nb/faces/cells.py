@@ -89,6 +89,8 @@ def translate_in_cell(
         record(translation, preset)
     if failure is not None:
         raise CellFailure(failure, translation)
+    for note in translation.notes:  # what the client changed to get this answer, said once
+        print(f"Note: {note}", file=sys.stderr)
     if interrupted:
         print("Interrupted: the partial translation above is kept.", file=sys.stderr)
     return translation

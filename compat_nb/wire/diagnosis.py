@@ -104,13 +104,18 @@ _AUTH_CODES = re.compile(r"invalid_api_key|authentication|unauthori[sz]ed|invali
 _MODEL_CODES = re.compile(r"model_not_found")
 _MODEL = re.compile(
     r"not found|does not exist|doesn't exist|invalid model|unknown model|no such model"
-    r"|not a valid model|not available|isn't available|not loaded|no model named|not supported",
+    r"|not a valid model|not available|isn't available|not loaded|no model named",
     re.I,
 )
 _ROUTE = re.compile(
     r"no such route|unknown (route|endpoint|url|path)|invalid url|404 page not found"
     r"|cannot (post|get) /|route .{0,40}not found|\bnot found\b|method not allowed"
     r"|no route|file not found|unrecognized request url",
+    re.I,
+)
+_CONTEXT = re.compile(
+    r"context (length|window|size)|exceeds? (the )?(available )?context|too many tokens"
+    r"|maximum context|n_ctx|prompt is too long|reduce the length",
     re.I,
 )
 _UPSTREAM = re.compile(
@@ -160,9 +165,15 @@ def _model_missing(said: str, body: Any, model: str | None, status: int) -> bool
         return False
     if _MODEL_CODES.search(_fields(body)):
         return True
+    error = body.get("error") if isinstance(body, Mapping) else None
+    param = error.get("param") if isinstance(error, Mapping) else None
+    if param not in (None, "", "model"):
+        return False  # a refused parameter, which may quote the model it does not suit
     if status == 404 and "model" in said.lower():
         return True  # a 404 that talks of a model is about the model, whichever it names
-    return model in said and bool(_MODEL.search(said))
+    # The id as a word of its own: a model named "m" is not in "model".
+    named = re.search(rf"(?<![\w.:/-]){re.escape(model)}(?![\w:/-]|\.\w)", said)
+    return bool(named and _MODEL.search(said))
 
 
 def _route_hint(base: str, url: str, said: str) -> str:
@@ -250,6 +261,14 @@ def error_for_response(
             f"{sentence(said)} Check that the server behind the gateway is running and "
             "reachable from it."
         )
+    elif status in (400, 413, 422) and _CONTEXT.search(said):
+        cls = BadRequestError
+        text = (
+            f"The text is longer than the model's context window ({status} from {base}): "
+            f"{sentence(said)} Load the model with a larger context (n_ctx, LM Studio's "
+            "Context Length), lower max tokens, or send a shorter text (long cells are split "
+            "at `%config TranslateMagics.chunk_chars` characters)."
+        )
     elif status in (400, 422) or (status == 500 and "validation error" in said.lower()):
         cls = BadRequestError
         text = (
@@ -268,7 +287,10 @@ def error_for_response(
         text = f"Unexpected answer {status} from {shown_url(url)}{through}: {sentence(said)}"
     if not credentials and cls is not AuthenticationError:
         # A gateway may answer a missing key with anything (LiteLLM without a database: 500).
-        text += " If this server needs an API key: " + advice.key_rejected(preset)
+        text += (
+            " If this server needs an API key (a LiteLLM proxy answers a missing one with "
+            "500): " + advice.key_rejected(preset)
+        )
     return cls(text, status_code=status, body=body)
 
 

@@ -82,6 +82,7 @@ def attempts(
     `ex` is kept up to date (URL, proxy) for the messages of whoever reads the body next.
     """
     attempt = 0
+    stale_retried = False
     hops: list[str] = []
     credentials = bool(preset.secrets())
     while True:
@@ -94,6 +95,12 @@ def attempts(
         spent = time.perf_counter() - timing.began
         if isinstance(outcome, BaseException):
             over = budget.over()
+            if _stale(outcome) and not stale_retried and not over:
+                # A pooled connection the server closed as the request went out (a server
+                # that hangs up after an error, or an idle timeout): the request never
+                # reached it, so it goes once more on a fresh connection, at once.
+                stale_retried = True
+                continue
             delay = policy.delay(attempt)
             connecting = isinstance(outcome, (httpx.ConnectError, httpx.ConnectTimeout))
             if connecting and not over and _may_retry(policy, attempt, spent, delay, budget):
@@ -145,6 +152,13 @@ def attempts(
             )
             error.args = (error.message,)
         raise error
+
+
+def _stale(exc: BaseException) -> bool:
+    """Nothing came back at all, the way a closed keep-alive connection fails."""
+    if isinstance(exc, (httpx.WriteError, httpx.ReadError)):
+        return True
+    return isinstance(exc, httpx.RemoteProtocolError) and "without sending" in str(exc)
 
 
 def _may_retry(

@@ -20,6 +20,7 @@ from ..errors import CompatError, ConfigError, StreamError
 from ..wire.aio import run_sync
 from ..wire.client import get_client
 from ..wire.protocol import ChatResult, cost_of
+from .gates import RERUN_NOTE, Gates, interrupted
 from .table import Column, Table, grid_html
 from .translation import (
     DEFAULT_TARGET,
@@ -78,6 +79,7 @@ class ComparisonRow:
     cost: float | None = None
     finish_reason: str | None = None
     error: str | None = None
+    note: str | None = None  # what was done to get it (re-run alone after an interruption)
 
     @property
     def ok(self) -> bool:
@@ -176,6 +178,8 @@ class Comparison:
         parts.append(f"finish {s['finish']}")
         if s["runs"] > 1:
             parts.append(f"{s['ok']}/{s['runs']} runs ok")
+        notes = dict.fromkeys(r.note for r in self.runs_of(candidate) if r.note)
+        parts += notes  # the column says what was done to get it
         return " · ".join(parts)
 
     def summary(self) -> Table:
@@ -251,6 +255,7 @@ class ComparisonSession:
         self.labels = _labels(self.candidates, self.targets)
         self.source, self.runs, self.stream, self.record = source, runs, stream, record
         self.limit = concurrency or min(len(self.candidates), COMPARE_LIMIT)
+        self.gates = Gates(self.limit)  # per server: a preset's concurrency, interruptions
         self.rows: list[ComparisonRow] = []
         self.view: ComparisonView | None = None
         self._finished: list[tuple[Translation, Preset, int]] = []
@@ -282,31 +287,49 @@ class ComparisonSession:
             self.view.finish(bundle, repr(comparison.summary()))
         return comparison
 
+    async def _ask(
+        self, i: int, messages: list[dict[str, str]]
+    ) -> tuple[ChatResult | None, str, str | None, BaseException | None]:
+        """One request: (result, partial text, error message, the error itself)."""
+        preset, view = self.candidates[i], self.view
+        try:
+            if self.stream:
+                result: ChatResult | None = None
+                async for item in get_client().astream(preset, messages):
+                    if isinstance(item, ChatResult):
+                        result = item
+                    elif view:
+                        view.delta(i, item)
+                return result, "", None, None
+            return await get_client().achat(preset, messages), "", None, None
+        except StreamError as exc:
+            return None, exc.partial, preset.redact(exc.message), exc
+        except CompatError as exc:
+            return None, "", preset.redact(exc.message), exc
+        except Exception as exc:  # a bug in one column must not take the others down
+            return None, "", preset.redact(f"{type(exc).__name__}: {exc}"), exc
+
     async def _one(self, i: int, run: int, gate: asyncio.Semaphore) -> None:
         preset, target, view = self.candidates[i], self.targets[i], self.view
         messages = build_messages(
             self.text, to=target, source=self.source, system=preset.system_prompt
         )
-        result: ChatResult | None = None
-        partial, error = "", None
+        server = self.gates.of(preset)
+        note: str | None = None
         async with gate:
             if view:
                 view.begin(i, run)
-            try:
-                if self.stream:
-                    async for item in get_client().astream(preset, messages):
-                        if isinstance(item, ChatResult):
-                            result = item
-                        elif view:
-                            view.delta(i, item)
-                else:
-                    result = await get_client().achat(preset, messages)
-            except StreamError as exc:
-                partial, error = exc.partial, preset.redact(exc.message)
-            except CompatError as exc:
-                error = preset.redact(exc.message)
-            except Exception as exc:  # a bug in one column must not take the others down
-                error = preset.redact(f"{type(exc).__name__}: {exc}")
+            async with server.slot() as turn:
+                result, partial, error, exc = await self._ask(i, messages)
+            if interrupted(exc) and turn.overlapped:
+                # Lost to another request on the same server: once the others there are done,
+                # this one runs again alone, and that server gets one request at a time.
+                await self.gates.interrupting(preset)
+                note = RERUN_NOTE
+                if view:
+                    view.begin(i, run)
+                async with server.slot(alone=True):
+                    result, partial, error, exc = await self._ask(i, messages)
         if result is not None:
             translation = Translation.from_result(
                 result,
@@ -340,6 +363,7 @@ class ComparisonSession:
                 cost=cost_of(preset, usage),
                 finish_reason=translation.finish_reason,
                 error=error,
+                note=note,
             )
         )
         self._finished.append((translation, preset, run))

@@ -107,6 +107,8 @@ class Translation:
     tokens_estimated: bool = False
     interrupted: bool = False
     error: str | None = None
+    waited_ms: float | None = None  # retries and Retry-After waits before the answer began
+    notes: tuple[str, ...] = field(default=(), repr=False)  # what was changed to get it
 
     @classmethod
     def from_result(
@@ -133,6 +135,8 @@ class Translation:
             ttft_ms=result.ttft_ms,
             output_tokens=result.output_tokens,
             tokens_estimated=result.tokens_estimated,
+            waited_ms=result.waited_ms or None,
+            notes=result.notes,
         )
 
     @classmethod
@@ -165,7 +169,11 @@ class Translation:
         return tokens_per_second(self.output_tokens, self.latency_ms, self.ttft_ms)
 
     def footer(self) -> str:
-        """preset · model · TTFT · total · tokens · tokens/s, with what is known."""
+        """preset · model · TTFT · total · tokens · tokens/s, with what is known.
+
+        TTFT, total and tok/s time the answer itself; time spent waiting on retries (a 429's
+        Retry-After, a 503) before it is said apart, so it never shows as a slow model.
+        """
         parts = [self.preset, self.model]
         if self.ttft_ms is not None:
             parts.append(f"TTFT {format_ms(self.ttft_ms)}")
@@ -176,6 +184,8 @@ class Translation:
             parts.append(f"{approx}{self.output_tokens} tokens")
         if self.tokens_per_second:
             parts.append(f"{self.tokens_per_second:.1f} tok/s")
+        if self.waited_ms and self.waited_ms >= 1:
+            parts.append(f"after {format_ms(self.waited_ms)} of retries")
         if self.finish_reason == "length":
             parts.append("cut off at max tokens")
         if self.interrupted:
@@ -218,6 +228,14 @@ def resolve_preset(
     else:
         chosen = get_store().active
     changes = {k: v for k, v in overrides.items() if v is not None}
+    if "max_completion_tokens" in changes:
+        # OpenAI's newer name for the same limit: the preset keeps one field, and the client
+        # sends whichever name the server asks for (remembered per server).
+        limit = changes.pop("max_completion_tokens")
+        if changes.setdefault("max_tokens", limit) != limit:
+            raise ConfigError(
+                "max_tokens and max_completion_tokens name the same limit: give only one."
+            )
     if base_url:
         changes["base_url"] = base_url
     if api_key_env:
