@@ -7,7 +7,7 @@ in `driver.py` performs them, sync or async, and sends back each outcome.
 from __future__ import annotations
 
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -23,7 +23,7 @@ __all__ = [
     "Close",
     "Core",
     "Emit",
-    "Next",
+    "Pump",
     "Read",
     "Send",
     "Sleep",
@@ -82,10 +82,18 @@ class Body:
 
 
 @dataclass
-class Next:
-    """The next decoded piece of the body; outcome: bytes (b"" at the end) or an exception."""
+class Pump:
+    """Read the body piece by piece (each read within the answer's deadline), hand each piece
+    to `feed` and emit the text it returns; stop at the end of the body, or when `feed`
+    returns None. Outcome: None, or the exception a read raised.
+
+    One action for the whole body rather than one per piece: a server sends each token as its
+    own HTTP chunk, and a round trip through the core per token cost more than the token's
+    parsing.
+    """
 
     response: httpx.Response
+    feed: Callable[[bytes], str | None]
 
 
 @dataclass
@@ -105,5 +113,5 @@ class Emit:
     text: str
 
 
-Action = Union[Send, Read, Next, Close, Sleep, Emit]  # noqa: UP007 (a runtime alias on 3.10)
+Action = Union[Send, Read, Pump, Close, Sleep, Emit]  # noqa: UP007 (a runtime alias on 3.10)
 Core = Generator[Action, Any, Any]

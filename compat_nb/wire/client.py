@@ -122,7 +122,9 @@ class Client:
         timeout = check_option("timeout", overrides.pop("timeout", None))
         deadline = check_option("deadline", overrides.pop("deadline", None))
         overrides = {name: check_option(name, value) for name, value in overrides.items()}
-        preset = preset.replace(model=model or "").require_usable()
+        if (model or "") != preset.model:  # a replace re-checks every field: only if needed
+            preset = preset.replace(model=model or "")
+        preset = preset.require_usable()
         messages = list(messages)
         read = timeout or preset.timeout or self.read_timeout
         root = preset.base_url
@@ -146,11 +148,17 @@ class Client:
                 extensions={"timeout": self._timeout(read)},
             )
 
-        build(stream)  # a body that cannot be sent fails here, before anything is sent
+        # A body that cannot be sent fails here, before anything is sent; the request made to
+        # find out is the one the first attempt sends.
+        made = {stream: build(stream)}
+
+        def first_or_new(streaming: bool) -> httpx.Request:
+            return made.pop(streaming, None) or build(streaming)
+
         return exchange.ChatCall(
             preset=preset,
             model=model,
-            build=build,
+            build=first_or_new,
             policy=self.retry,
             budget=self._budget(deadline or preset.deadline or self.deadline),
             quirks=self.quirks,

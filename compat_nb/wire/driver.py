@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from typing import Any
 
 import httpx
 
-from .actions import Action, Body, Budget, Close, Core, Emit, Next, Read, Send, Sleep
-from .transport import Pools, deadline_scope
+from .actions import Action, Body, Budget, Close, Core, Emit, Pump, Read, Send, Sleep
+from .transport import Pools, deadline_scope, reset_deadline, set_deadline
 
 __all__ = ["Driver"]
 
@@ -36,7 +36,6 @@ class Driver:
     def run(self, core: Core, budget: Budget) -> Iterator[Any]:
         """Sync face: yields each Emit's text, then the core's return value as the last item."""
         open_responses: dict[int, httpx.Response] = {}
-        chunks: dict[int, Iterator[bytes]] = {}
         outcome: Any = None
         try:
             while True:
@@ -48,26 +47,38 @@ class Driver:
                 outcome = None
                 if isinstance(action, Emit):
                     yield action.text
+                elif isinstance(action, Pump):
+                    # Inlined, not a helper generator: this loop runs once per token.
+                    pieces = action.response.iter_bytes()
+                    feed, deadline = action.feed, budget.deadline
+                    while True:
+                        token = set_deadline(deadline)
+                        try:
+                            piece = next(pieces, b"")
+                        except Exception as exc:
+                            outcome = exc
+                            break
+                        finally:
+                            reset_deadline(token)
+                        text = feed(piece) if piece else None
+                        if text is None:
+                            break
+                        if text:
+                            yield text
                 elif isinstance(action, Sleep):
                     time.sleep(max(0.0, action.seconds))
                 elif isinstance(action, Close):
                     open_responses.pop(id(action.response), None)
-                    chunks.pop(id(action.response), None)
                     action.response.close()
                 else:
                     with deadline_scope(_deadline(action, budget)):
-                        outcome = self._perform(action, open_responses, chunks)
+                        outcome = self._perform(action, open_responses)
         finally:
             core.close()
             for response in open_responses.values():
                 response.close()  # also on Ctrl-C or an abandoned stream: the pool stays usable
 
-    def _perform(
-        self,
-        action: Action,
-        open_responses: dict[int, httpx.Response],
-        chunks: dict[int, Iterator[bytes]],
-    ) -> Any:
+    def _perform(self, action: Action, open_responses: dict[int, httpx.Response]) -> Any:
         try:
             if isinstance(action, Send):
                 http = self.pools.sync(action.proxy)
@@ -89,19 +100,13 @@ class Driver:
                     open_responses.pop(id(action.response), None)
                     action.response.close()
                 return Body(bytes(data[: action.limit]), error, truncated)
-            assert isinstance(action, Next)
-            key = id(action.response)
-            iterator = chunks.get(key)
-            if iterator is None:
-                iterator = chunks[key] = action.response.iter_bytes()
-            return next(iterator, b"")
+            raise TypeError(f"not an action: {action!r}")
         except Exception as exc:
             return exc
 
     async def arun(self, core: Core, budget: Budget) -> AsyncGenerator[Any, None]:
         """Async face: as `run`, with the pools of the running event loop."""
         open_responses: dict[int, httpx.Response] = {}
-        chunks: dict[int, AsyncIterator[bytes]] = {}
         outcome: Any = None
         try:
             while True:
@@ -113,26 +118,37 @@ class Driver:
                 outcome = None
                 if isinstance(action, Emit):
                     yield action.text
+                elif isinstance(action, Pump):
+                    pieces = action.response.aiter_bytes()
+                    feed, deadline = action.feed, budget.deadline
+                    while True:
+                        token = set_deadline(deadline)
+                        try:
+                            piece = await anext(pieces, b"")
+                        except Exception as exc:
+                            outcome = exc
+                            break
+                        finally:
+                            reset_deadline(token)
+                        text = feed(piece) if piece else None
+                        if text is None:
+                            break
+                        if text:
+                            yield text
                 elif isinstance(action, Sleep):
                     await asyncio.sleep(max(0.0, action.seconds))
                 elif isinstance(action, Close):
                     open_responses.pop(id(action.response), None)
-                    chunks.pop(id(action.response), None)
                     await action.response.aclose()
                 else:
                     with deadline_scope(_deadline(action, budget)):
-                        outcome = await self._aperform(action, open_responses, chunks)
+                        outcome = await self._aperform(action, open_responses)
         finally:
             core.close()
             for response in open_responses.values():
                 await response.aclose()
 
-    async def _aperform(
-        self,
-        action: Action,
-        open_responses: dict[int, httpx.Response],
-        chunks: dict[int, AsyncIterator[bytes]],
-    ) -> Any:
+    async def _aperform(self, action: Action, open_responses: dict[int, httpx.Response]) -> Any:
         try:
             if isinstance(action, Send):
                 http = self.pools.aio(action.proxy)
@@ -162,11 +178,6 @@ class Driver:
                     open_responses.pop(id(action.response), None)
                     await action.response.aclose()
                 return Body(bytes(data[: action.limit]), error, truncated)
-            assert isinstance(action, Next)
-            key = id(action.response)
-            iterator = chunks.get(key)
-            if iterator is None:
-                iterator = chunks[key] = action.response.aiter_bytes()
-            return await anext(iterator, b"")
+            raise TypeError(f"not an action: {action!r}")
         except Exception as exc:
             return exc

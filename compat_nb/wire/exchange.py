@@ -19,7 +19,7 @@ import httpx
 
 from ..config.presets import Preset
 from ..errors import BadRequestError, CompatError, EmptyAnswerError
-from .actions import Body, Budget, Close, Core, Emit, Next, Read
+from .actions import Body, Budget, Close, Core, Emit, Pump, Read
 from .diagnosis import decode_body, error_in_body, html_error, is_html
 from .failures import Exchange, failure, too_large
 from .protocol import RetryPolicy, parse_chat_response, parse_models
@@ -168,23 +168,33 @@ def _read_stream(call: ChatCall, response: httpx.Response, ex: Exchange, timing:
     state = StreamState(call.preset, response.headers.get("content-type", ""), model=call.model)
     ex.started = True
     ttft_ms: float | None = None
-    while True:
-        piece = yield Next(response)
-        if isinstance(piece, BaseException):
-            if state.broke():
-                break  # the answer was complete at [DONE]; what follows does not matter
-            ex.partial = state.partial
-            raise failure(piece, ex, deadline_over=call.budget.over()) from None
-        if not piece:
-            break
+    stopped: list[CompatError] = []
+
+    def feed(piece: bytes) -> str | None:
+        """One piece of the body, read by the face; None stops the reading (`stopped` says
+        why). Runs once per token: kept to what each piece needs."""
+        nonlocal ttft_ms
         if state.received + len(piece) > call.budget.max_bytes:
             ex.partial = state.partial
-            raise too_large(ex, call.budget.max_bytes)
-        delta = state.feed(piece)
+            stopped.append(too_large(ex, call.budget.max_bytes))
+            return None
+        try:
+            delta = state.feed(piece)
+        except CompatError as exc:
+            stopped.append(exc)
+            return None
         if ttft_ms is None and state.started:
             ttft_ms = (time.perf_counter() - timing.sent_at) * 1000
-        if delta:
-            yield Emit(delta)
+        return delta
+
+    error = yield Pump(response, feed)
+    if stopped:
+        raise stopped[0]
+    # A read failed: nothing lost when the answer was complete at [DONE] (what follows does
+    # not matter), else it is the stream's failure.
+    if error is not None and not state.broke():
+        ex.partial = state.partial
+        raise failure(error, ex, deadline_over=call.budget.over()) from None
     yield Close(response)
     tail = state.end()
     if tail:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["LineSplitter", "SSEDecoder", "ServerSentEvent", "iter_events"]
 
 
-@dataclass(frozen=True)
-class ServerSentEvent:
+class ServerSentEvent(NamedTuple):
+    """One dispatched event (a tuple: one is made per streamed token, so it must be cheap)."""
+
     data: str
     event: str | None = None
     id: str | None = None
@@ -35,7 +36,11 @@ class SSEDecoder:
         self._error: list[str] = []
 
     def decode(self, line: str) -> ServerSentEvent | None:
-        line = line.rstrip("\r\n")
+        if line[-1:] in ("\n", "\r"):
+            line = line.rstrip("\r\n")
+        if line.startswith("data: "):  # nearly every line of a chat stream: checked first
+            self._data.append(line[6:])
+            return None
         if not line:
             return self._dispatch()
         if line.startswith(":"):
@@ -55,16 +60,42 @@ class SSEDecoder:
             self._error.append(value)
         return None
 
+    def decode_all(self, lines: Iterable[str]) -> list[ServerSentEvent]:
+        """`decode` over lines without line ends (as `LineSplitter` gives them), the events
+        they complete in order; the `data:` lines of a chat stream take the shortest path."""
+        events = []
+        data = self._data
+        for line in lines:
+            if line.startswith("data: "):
+                data.append(line[6:])
+            elif line:
+                self.decode(line)
+                data = self._data
+            else:
+                event = self._dispatch()
+                data = self._data
+                if event is not None:
+                    events.append(event)
+        return events
+
     def flush(self) -> ServerSentEvent | None:
         """The event pending at end of stream, when the server omitted the final blank line."""
         return self._dispatch()
 
     def _dispatch(self) -> ServerSentEvent | None:
-        if not self._data and self._event is None and not self._error:
+        data, error = self._data, self._error
+        if not data and self._event is None and not error:
             return None
-        error = "\n".join(self._error) if self._error else None
-        event = ServerSentEvent("\n".join(self._data), self._event, self._id, self._retry, error)
-        self._data, self._event, self._retry, self._error = [], None, None, []
+        event = ServerSentEvent(
+            data[0] if len(data) == 1 else "\n".join(data),
+            self._event,
+            self._id,
+            self._retry,
+            "\n".join(error) if error else None,
+        )
+        self._data, self._event, self._retry = [], None, None
+        if error:
+            self._error = []
         return event
 
 
@@ -92,6 +123,10 @@ class LineSplitter:
 
     def feed(self, data: bytes) -> list[str]:
         text = self._pending + self._decoder.decode(data)
+        if "\r" not in text:  # the usual LF-only stream: one split, once per token
+            lines = text.split("\n")
+            self._pending = lines.pop()
+            return lines
         if text.endswith("\r"):
             text, self._pending = text[:-1], "\r"
         else:

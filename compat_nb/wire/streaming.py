@@ -16,8 +16,11 @@ from ..errors import EmptyAnswerError, InvalidResponseError, StreamError, redact
 from .diagnosis import decode_body, html_error, sentence, server_message
 from .protocol import ChatResult, Usage, message_reasoning, parse_chat_response, split_reasoning
 from .sse import LineSplitter, ServerSentEvent, SSEDecoder
+from .textbuffer import TextBuffer
 
 __all__ = ["ChatAccumulator", "StreamState", "with_timings"]
+
+_scan = json.JSONDecoder().raw_decode
 
 
 class ChatAccumulator:
@@ -32,7 +35,7 @@ class ChatAccumulator:
     def __init__(self, *, where: str, secrets: Iterable[str] = ()) -> None:
         self.where = where
         self._secrets = tuple(secrets)  # scrubbed from messages: a server may echo the key
-        self._text: list[str] = []
+        self._text = TextBuffer()  # one copy of a long answer, not an object per token
         self._reasoning: list[str] = []  # <think> blocks
         self._reasoning_field = ""  # `reasoning_content` deltas: pieces of one text
         self._pending = ""
@@ -47,42 +50,62 @@ class ChatAccumulator:
 
     @property
     def text(self) -> str:
-        return "".join(self._text)
+        return str(self._text)
 
     def feed(self, data: str) -> str:
         """One SSE `data` payload; returns the answer text it adds (often '')."""
         try:
-            chunk = json.loads(data)
+            chunk, end = _scan(data)  # json.loads without its two whitespace scans
+            if end != len(data):
+                chunk = json.loads(data)  # trailing text: let json say what is wrong
         except ValueError:
             raise StreamError(
                 f"{self.where} sent a stream chunk that is not JSON: "
                 f"{redact(data, *self._secrets)[:120]!r}.",
                 partial=self.text,
             ) from None
-        if not isinstance(chunk, Mapping):
+        # Each check is written for the dict json.loads gives, the ABC only as a fallback:
+        # this runs once per token.
+        if type(chunk) is not dict and not isinstance(chunk, Mapping):
             return ""
         if chunk.get("error"):
             raise self.error(server_message(chunk, self._secrets))
         self.events += 1
-        self.with_choices += "choices" in chunk
-        self.model = chunk.get("model") or self.model
-        self.usage = Usage.from_json(chunk.get("usage")) or self.usage
+        choices = chunk.get("choices")
+        if choices is not None or "choices" in chunk:
+            self.with_choices += 1
+        model = chunk.get("model")
+        if model:
+            self.model = model
+        usage = chunk.get("usage")
+        if usage is not None:
+            self.usage = Usage.from_json(usage) or self.usage
+        if not choices:
+            return ""
         out = ""
-        for choice in chunk.get("choices") or []:
-            if not isinstance(choice, Mapping) or choice.get("index", 0) != 0:
+        for choice in choices:
+            if type(choice) is not dict and not isinstance(choice, Mapping):
+                continue
+            if choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta") or {}
-            reasoning = message_reasoning(delta)
-            if reasoning:
-                self.started = True
-                self._reasoning_field += reasoning
+            if "reasoning_content" in delta or "reasoning" in delta:
+                reasoning = message_reasoning(delta)
+                if reasoning:
+                    self.started = True
+                    self._reasoning_field += reasoning
             content = delta.get("content")
-            if isinstance(content, str) and content:
+            if content and isinstance(content, str):
                 self.started = True
                 self.chunks += 1
-                out += self._route(content)
-            if choice.get("finish_reason"):
-                self.finish_reason = choice["finish_reason"]
+                if self._state == "text":  # past any <think> block: straight through
+                    self._text.append(content)
+                    out += content
+                else:
+                    out += self._route(content)
+            finish = choice.get("finish_reason")
+            if finish:
+                self.finish_reason = finish
         return out
 
     def error(self, said: str) -> StreamError:
@@ -188,7 +211,14 @@ class StreamState:
             return ""
         if self.done:
             return ""  # blank lines, comments or pings after [DONE]
-        return "".join(self._line(line) for line in self.splitter.feed(data))
+        out = []
+        for event in self.decoder.decode_all(self.splitter.feed(data)):
+            delta = self._event(event)
+            if delta:
+                out.append(delta)
+            elif self.done:
+                break
+        return "".join(out)
 
     def _line(self, line: str) -> str:
         if self.done:
@@ -197,14 +227,17 @@ class StreamState:
         return self._event(event) if event is not None else ""
 
     def _event(self, event: ServerSentEvent) -> str:
-        if event.error is not None:  # `error: {...}` (older llama.cpp servers)
-            raise self.acc.error(_said(event.error, self.preset))
-        if event.event == "error":
-            raise self.acc.error(_said(event.data, self.preset))
-        if event.data.strip() == "[DONE]":
+        data, kind, error = event.data, event.event, event.error
+        if error is None and kind is None and data[:1] == "{":
+            return self.acc.feed(data)  # a chunk: the path every token takes
+        if error is not None:  # `error: {...}` (older llama.cpp servers)
+            raise self.acc.error(_said(error, self.preset))
+        if kind == "error":
+            raise self.acc.error(_said(data, self.preset))
+        if data.strip() == "[DONE]":
             self.done = True
             return ""
-        return self.acc.feed(event.data)
+        return self.acc.feed(data)
 
     def broke(self) -> bool:
         """The body ended badly; True when that is of no consequence (after [DONE])."""

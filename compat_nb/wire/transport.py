@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import logging
 import os
 import ssl
 import threading
 import time
-from collections.abc import Iterator
-from contextvars import ContextVar
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,7 +30,15 @@ import httpx
 from ..config.urls import mask_urls
 from ..errors import ConfigError
 
-__all__ = ["Pools", "ProxyChoice", "deadline_scope", "is_loopback", "proxy_for"]
+__all__ = [
+    "Pools",
+    "ProxyChoice",
+    "deadline_scope",
+    "is_loopback",
+    "proxy_for",
+    "reset_deadline",
+    "set_deadline",
+]
 
 
 class _MaskedQueries(logging.Filter):
@@ -48,6 +57,12 @@ logging.getLogger("httpx").addFilter(_MaskedQueries())
 # The wall-clock instant (time.monotonic) by which the exchange in progress must be over; set
 # around each send and each body read by the client, read by every socket operation below.
 _DEADLINE: ContextVar[float | None] = ContextVar("compat_nb_deadline", default=None)
+
+
+# `deadline_scope` without the context manager (the ContextVar's own methods, no Python
+# frame), for the loop that reads once per token: set_deadline(d) -> token; reset_deadline.
+set_deadline: Callable[[float | None], Token[float | None]] = _DEADLINE.set
+reset_deadline: Callable[[Token[float | None]], None] = _DEADLINE.reset
 
 
 @contextlib.contextmanager
@@ -79,6 +94,7 @@ class ProxyChoice:
         return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
 
 
+@functools.lru_cache(maxsize=256)  # asked once per request, of a handful of hosts
 def is_loopback(host: str) -> bool:
     """True for localhost, *.localhost, 127.0.0.0/8, ::1 (and 0.0.0.0, which means this host)."""
     host = host.strip("[]").rstrip(".").lower()
@@ -132,7 +148,7 @@ def proxy_for(url: str | httpx.URL) -> ProxyChoice | None:
 
     Raises ConfigError when the variable holds something no proxy can be made of.
     """
-    parts = httpx.URL(str(url))
+    parts = url if isinstance(url, httpx.URL) else httpx.URL(url)
     if is_loopback(parts.host):
         return None
     no_proxy = _env("no_proxy")
