@@ -1,6 +1,9 @@
 """Where a long Markdown text may be cut: paragraph boundaries, never inside a block.
 
-A fenced code block, a `$$` or LaTeX environment block and a table each stay whole; no I/O here.
+A fenced code block, a `$$` or LaTeX environment block, a table and an HTML block each stay
+whole; no I/O here. HTML blocks start and end as CommonMark 0.31 §4.6 says (seven kinds), and
+one that opens an element (`<div>`, `<details>`) runs on to the tag that closes it, blank lines
+and all: a model sent `<div>` alone would close it, and the text inside loses its frame.
 """
 
 from __future__ import annotations
@@ -15,6 +18,36 @@ __all__ = ["Piece", "plan_pieces"]
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _MATH = re.compile(r"^\s*\$\$")
 _ENV = re.compile(r"^\s*\\begin\{([^}]+)\}")
+# CommonMark's HTML block starts (spec 0.31.2, §4.6), kinds 1-5: each ends at the first line
+# holding its end mark, blank lines included. Their content is not prose: passed through.
+_HTML_VERBATIM = (
+    (re.compile(r"^ {0,3}<(script|pre|style|textarea)(?:[\s>]|$)", re.I), r"</(?:{0})>"),
+    (re.compile(r"^ {0,3}<!--"), "-->"),
+    (re.compile(r"^ {0,3}<\?"), r"\?>"),
+    (re.compile(r"^ {0,3}<![A-Za-z]"), ">"),
+    (re.compile(r"^ {0,3}<!\[CDATA\["), r"\]\]>"),
+)
+# Kind 6: a block-level tag name, opening or closing.
+_HTML_BLOCK_TAG = re.compile(
+    r"^ {0,3}<(/?)(address|article|aside|base|basefont|blockquote|body|caption|center|col|"
+    r"colgroup|dd|details|dialog|dir|div|dl|dt|fieldset|figcaption|figure|footer|form|frame|"
+    r"frameset|h[1-6]|head|header|hr|html|iframe|legend|li|link|main|menu|menuitem|nav|"
+    r"noframes|ol|optgroup|option|p|param|search|section|summary|table|tbody|td|tfoot|th|"
+    r"thead|title|tr|track|ul)(?=[\s>]|/>|$)",
+    re.I,
+)
+# Kind 7: any other complete open or closing tag alone on its line (it cannot interrupt a
+# paragraph).
+_ATTRIBUTE = r"""\s+[A-Za-z_:][\w.:-]*(?:\s*=\s*(?:[^\s"'=<>`]+|'[^']*'|"[^"]*"))?"""
+_HTML_LONE_TAG = re.compile(
+    rf"^ {{0,3}}(?:<([A-Za-z][A-Za-z0-9-]*)(?:{_ATTRIBUTE})*\s*/?>|</([A-Za-z][A-Za-z0-9-]*)\s*>)"
+    r"[ \t]*$"
+)
+# Elements that never have a closing tag (HTML's void elements).
+_VOID = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param"}
+    | {"source", "track", "wbr"}
+)
 
 
 @dataclass(frozen=True, slots=True)  # one per text in a batch: no __dict__ each
@@ -71,6 +104,18 @@ def _blocks(text: str) -> list[tuple[int, int, str]]:
                 i += 1
             else:
                 i = until(i, re.compile(re.escape(end)).search, "math")
+        elif verbatim := _html_verbatim(line):
+            flush()
+            if verbatim.search(line[line.index("<") + 2 :]):  # closed on its own line
+                blocks.append((starts[i], starts[i] + len(line), "code"))
+                i += 1
+            else:
+                i = until(i, verbatim.search, "code")
+        elif (tag := _html_element(line, interrupts=bool(para))) is not None:
+            flush()
+            last = _html_end(lines, i, tag)
+            blocks.append((starts[i], starts[last] + len(lines[last]), "html"))
+            i = last + 1
         elif not line.strip():
             flush()
             i += 1
@@ -82,6 +127,51 @@ def _blocks(text: str) -> list[tuple[int, int, str]]:
             i += 1
     flush()
     return blocks
+
+
+def _html_verbatim(line: str) -> re.Pattern[str] | None:
+    """The end mark of the HTML block kind 1-5 this line starts, or None."""
+    for start, end in _HTML_VERBATIM:
+        if found := start.match(line):
+            mark = end.format(found.group(1)) if found.groups() else end
+            return re.compile(mark, re.I)
+    return None
+
+
+def _html_element(line: str, *, interrupts: bool) -> str | None:
+    """For a line that starts an HTML block of kind 6 or 7: the element it opens (lower
+    case), or "" when it opens none (a closing or void tag). None when it starts no block."""
+    if found := _HTML_BLOCK_TAG.match(line):
+        closing, name = found.groups()
+    elif not interrupts and (found := _HTML_LONE_TAG.match(line)):
+        name, closing = found.group(1) or found.group(2), "/" if found.group(2) else ""
+        if name.lower() in ("script", "pre", "style", "textarea"):
+            return None
+    else:
+        return None
+    opens = not closing and name.lower() not in _VOID and not found.group(0).endswith("/>")
+    return name.lower() if opens else ""
+
+
+def _html_end(lines: list[str], first: int, element: str) -> int:
+    """The last line of the HTML block starting at `first`. CommonMark ends it at a blank
+    line; one that opens `element` runs on past blank lines to the line that closes it (tags
+    of the same name counted, so nested ones pair up), then to the next blank line. Never
+    closed: CommonMark's end, the first blank line."""
+    blank = next((j for j in range(first, len(lines)) if not lines[j].strip()), len(lines))
+    if element:
+        opens = re.compile(rf"<{element}(?=[\s>/]|$)", re.I)
+        closes = re.compile(rf"</{element}\s*>", re.I)
+        depth = 0
+        for j in range(first, len(lines)):
+            depth += len(opens.findall(lines[j])) - len(closes.findall(lines[j]))
+            if depth <= 0:
+                if j >= blank:
+                    blank = next(
+                        (k for k in range(j, len(lines)) if not lines[k].strip()), len(lines)
+                    )
+                break
+    return blank - 1
 
 
 def _fit(text: str, block: tuple[int, int, str], limit: int) -> list[tuple[int, int, str]]:
