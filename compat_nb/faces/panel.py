@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from traitlets import Bool, Unicode, observe
+from traitlets import Bool, Unicode, dlink
 
 from ..config import advice
 from ..config.catalog import BUILTIN_PRESETS
@@ -19,10 +19,10 @@ from ..config.presets import Preset
 from ..config.store import PresetStore, get_store
 from ..config.urls import host_of, normalize_base_url, shown_url
 from ..errors import CompatError, ConfigError, redact
-from ..wire.client import get_client
 from ..wire.protocol import ConnectionReport
 from ..work.markup import message_html, tone
 from .completion import remember_models
+from .connection_test import report_message, unlisted_model
 from .panel_form import NUMBER_FIELDS, TEXT_FIELDS, PresetForm
 from .secret_fields import GUARDED_FIELDS, field_secret
 from .widgets import (
@@ -77,18 +77,11 @@ class SettingsPanel(PresetForm):
         self, name: str | None = None, *, store: PresetStore | None = None, **kwargs: Any
     ) -> None:
         self._store = store or get_store()
-        self._lock = threading.RLock()
-        self._generation = 0  # bumped when the tested endpoint changes: late results are dropped
         self._quiet = False  # set while the panel fills its own fields
         self._writing = False  # set while this panel writes the store
         self._stored: Preset | None = None
-        # A typed key is moved out of the password field as soon as it arrives, so widget
-        # state (which a saved notebook carries) holds it for one sync at most.
-        self._typed_key: str | None = None
         self._loaded: tuple[Any, ...] = ()
         self._facts = _StoreFacts()
-        self._test_thread: threading.Thread | None = None
-        self.last_report: ConnectionReport | None = None
         super().__init__(**kwargs)
         self._wire()
         start = self._store.resolve_name(name) if name else None
@@ -117,14 +110,16 @@ class SettingsPanel(PresetForm):
         for name in GUARDED_FIELDS:
             getattr(self, name).observe(self._on_guarded_field_change, "value")
         self.headers.observe(self._on_headers_refused, "refused")
-        self.api_key.observe(self._on_api_key_change, "value")
-        for name in ("base_url", "api_key", "api_key_env"):
+        for name in ("base_url", "api_key_env"):
             getattr(self, name).observe(self._on_endpoint_change, "value")
         self.model.observe(self._on_model_change, "value")
-        for name in ("new_name", *TEXT_FIELDS, *NUMBER_FIELDS, "api_key"):
+        for name in ("new_name", *TEXT_FIELDS, *NUMBER_FIELDS):
             getattr(self, name).observe(self._on_field_change, "value")
+        self.api_key.observe(self._on_field_change, "typed")
         self.headers.observe(self._on_field_change, "value")
         self.base_url.observe(self._on_base_url_change, "value")  # after the two above
+        self.connection_test.observe(self._on_connection_test_report, "report")
+        dlink((self.connection_test, "testing"), (self, "testing"))
         self.test_button.on_click(self._on_test_button_click)
         self.save_button.on_click(self._on_save_button_click)
         self.use_button.on_click(self._on_use_button_click)
@@ -162,17 +157,6 @@ class SettingsPanel(PresetForm):
         if change.new:
             self._say(f"Taken out of the form: {change.new}", "error")
 
-    def _on_api_key_change(self, change: Any) -> None:
-        key = change.new.strip()
-        if self._quiet or not key:
-            return
-        self._typed_key = key
-        self._quiet = True
-        try:
-            self.api_key.value = ""
-        finally:
-            self._quiet = False
-
     def _on_endpoint_change(self, change: Any) -> None:
         # A result describes the endpoint that was tested; editing it makes the result stale.
         # A value already taken back out of its field changed nothing (and left a message).
@@ -209,6 +193,16 @@ class SettingsPanel(PresetForm):
         self._refresh_marks()
         if root.rstrip("/") != change.new.strip().rstrip("/"):
             self._say("Base URL trimmed to the API root: requests add `/chat/completions`.", "busy")
+
+    def _on_connection_test_report(self, change: Any) -> None:
+        report: ConnectionReport | None = change.new
+        if report is None:
+            return
+        if report.ok:
+            self.model.options = tuple(report.model_ids)
+            if self.selected:
+                remember_models(self.selected, report.model_ids)
+        self._show_report(report)
 
     def _on_test_button_click(self, _button: Any) -> None:
         self.test_connection()
@@ -260,42 +254,18 @@ class SettingsPanel(PresetForm):
         except CompatError as exc:
             self._say(exc.message, "error")
             return None
-        with self._lock:
-            self._generation += 1
-            generation = self._generation
-            self.last_report = None
-            self.testing = True
-        self._say("Testing…", "busy")
-        thread = threading.Thread(
-            target=self._run_test,
-            args=(preset, generation),
-            name="compat_nb test connection",
-            daemon=True,  # the client's 5 s deadline ends it; it never holds up kernel exit
-        )
-        self._test_thread = thread
-        thread.start()
-        if not wait:
-            return None
-        thread.join()
-        return self.last_report if generation == self._generation else None
+        self._say("Testing…", "busy")  # before the thread starts: its result must win
+        return self.connection_test.run(preset, wait=wait)
 
-    def _run_test(self, preset: Preset, generation: int) -> None:
-        try:
-            with advice.shown_in("panel"):  # a thread starts with no context of its own
-                report = get_client().test_connection(preset)
-        except Exception as exc:  # a bug must not leave the button disabled forever
-            error = preset.redact(f"{type(exc).__name__}: {exc}")
-            report = ConnectionReport(False, error=error, base_url=preset.base_url)
-        with self._lock:
-            if generation != self._generation:
-                return  # the preset or endpoint changed while this ran
-            self.testing = False
-            self.last_report = report
-            if report.ok:
-                self.model.options = tuple(report.model_ids)
-                if self.selected:
-                    remember_models(self.selected, report.model_ids)
-            self._show_report(report)
+    @property
+    def last_report(self) -> ConnectionReport | None:
+        """The last test's result; None before one ends, or once the endpoint changed."""
+        report: ConnectionReport | None = self.connection_test.report
+        return report
+
+    @property
+    def _test_thread(self) -> threading.Thread | None:
+        return self.connection_test.thread
 
     def save(self) -> Preset | None:
         """Save the form as a preset; the key goes to the credentials file and leaves the form.
@@ -318,7 +288,7 @@ class SettingsPanel(PresetForm):
             self._reply(exc.message, "error")
             return None
         if report is not None and self.last_report is None and report.base_url == saved.base_url:
-            self._keep_report(report)
+            self.connection_test.keep(report)
         problems = saved.problems()
         with advice.shown_in("panel"):
             fix = f"; {saved.fix()}" if problems else ""
@@ -361,8 +331,7 @@ class SettingsPanel(PresetForm):
     def close(self) -> None:
         """Stop following the store, drop a running test's result, close every child widget."""
         self._store.unobserve(self._on_store_change)
-        with self._lock:
-            self._generation += 1
+        self.connection_test.drop()
         for widget in descendants(self):
             widget.close()
         super().close()
@@ -378,8 +347,8 @@ class SettingsPanel(PresetForm):
         for field, spec in NUMBER_FIELDS.items():
             values[field] = parse_number(getattr(self, field).value, spec)
         values["headers"] = self.headers.value
-        if self._typed_key:
-            values["api_key"] = self._typed_key
+        if self.api_key.typed:
+            values["api_key"] = self.api_key.typed
             values["key_source"] = "typed"  # messages then name the key typed above
         # Starting from the stored preset keeps its saved key (used by Test) and its hint.
         return (self._stored or Preset(name)).replace(name=name, **values)
@@ -420,7 +389,7 @@ class SettingsPanel(PresetForm):
     def _snapshot(self) -> tuple[Any, ...]:
         fields = ("new_name", *TEXT_FIELDS, *NUMBER_FIELDS)
         values = (getattr(self, f).value for f in fields)
-        return (*values, self._typed_key, tuple(self.headers.value.items()))
+        return (*values, self.api_key.typed, tuple(self.headers.value.items()))
 
     def _select(self, name: str) -> None:
         """Show another preset (or a blank new one): a fresh form, no test result."""
@@ -440,8 +409,7 @@ class SettingsPanel(PresetForm):
             for field in NUMBER_FIELDS:
                 getattr(self, field).value = format_number(getattr(shown, field))
             self.headers.value = dict(shown.headers)
-            self.api_key.value = ""
-            self._typed_key = None
+            self.api_key.clear()
             self.new_name.value = ""
         finally:
             self._quiet = False
@@ -481,7 +449,7 @@ class SettingsPanel(PresetForm):
         self.dirty = self._snapshot() != self._loaded
         creating, builtin, hint, active = not name, facts.builtin, facts.key_hint, facts.active
         entry = BUILTIN_PRESETS.get(name)
-        typed_or_saved = self._typed_key or (self._stored.api_key if self._stored else None)
+        typed_or_saved = self.api_key.typed or (self._stored.api_key if self._stored else None)
         fields = (self.base_url.value, self.model.value, self.api_key_env.value)
         preset: Preset | None = None
         try:
@@ -503,13 +471,7 @@ class SettingsPanel(PresetForm):
         show_if(self.reset_button, builtin)
         self.reset_button.disabled = not facts.modified
         show_if(self.forget_key_button, hint is not None)
-        if self._typed_key:
-            typed = "…" + self._typed_key[-4:] if len(self._typed_key) >= 12 else "…"
-            self.api_key.placeholder = f"key entered ({typed}), not saved yet"
-        else:
-            self.api_key.placeholder = (
-                f"key saved ({hint})" if hint else "paste a key, or leave empty"
-            )
+        self.api_key.saved_hint = hint
         self.use_button.disabled = bool(problems) or (active and not self.dirty)
 
         marks = []
@@ -526,50 +488,25 @@ class SettingsPanel(PresetForm):
         self.summary.value = " · ".join(marks)
 
     def _forget_report(self) -> None:
-        with self._lock:
-            self._generation += 1
-            self.last_report = None
-            self.testing = False
+        self.connection_test.drop()
         self._say("", "busy")
 
     def _show_report(self, report: ConnectionReport) -> None:
-        report = dataclasses.replace(report, model=self.model.value.strip() or None)
-        text = report.message
-        if report.ok and not report.model and report.model_ids:
-            text += ". Choose a Model name from the suggestions"
-        kind = "ok" if report.ok and report.model_found is not False else "warn"
-        self._say(text, kind if report.ok else "error")
-
-    def _keep_report(self, report: ConnectionReport) -> None:
-        with self._lock:
-            self.last_report = report
-        if report.ok:
-            self.model.options = tuple(report.model_ids)
-        self._show_report(report)
+        self._say(*report_message(report, self.model.value))
 
     def _unlisted_model(self) -> str:
-        """A warning to repeat after Save and Use while the tested server lacks the model."""
-        report = self.last_report
-        model = self.model.value.strip()
-        if report is None or not report.ok or not model or model in report.model_ids:
-            return ""
-        return f" The server did not list model {model!r} when tested: check its exact id."
+        return unlisted_model(self.last_report, self.model.value)
 
     def _say(self, text: str, kind: str, *, line: Any = None) -> None:
         """Show a message on `line` (default: the one beside Test connection)."""
         line = line or self.status
         # Messages come from the client and Preset, which redact keys; this is a second net.
-        text = redact(text, self._typed_key, self._stored.api_key if self._stored else None)
+        text = redact(text, self.api_key.typed, self._stored.api_key if self._stored else None)
         self._show_message(line, text, kind)
 
     def _reply(self, text: str, kind: str) -> None:
         """Say what Save, Use, Delete, Reset or Forget did, beside those buttons."""
         self._say(text, kind, line=self.feedback)
-
-    @observe("testing")
-    def _on_testing_change(self, change: Any) -> None:
-        self.test_button.disabled = change.new
-        self.test_button.description = "Testing…" if change.new else "Test connection"
 
 
 def settings_panel(name: str | None = None) -> SettingsPanel:

@@ -2,7 +2,8 @@
 
 `PresetForm` builds and lays them out and shows messages in the theme's colours; panel.py's
 `SettingsPanel` subclasses it and gives them behaviour. What the panel looks like lives here,
-what it does lives there.
+what it does lives there; two parts keep their own small behaviour with them: the key field
+(key_field.py) and the Test connection row (connection_test.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import ipywidgets as w
 
 from ..wire.client import DEFAULT_READ_TIMEOUT
 from ..work.markup import message_html, tone
+from .connection_test import ConnectionTest
+from .key_field import KeyField
 from .secret_fields import header_secret
 from .widgets import (
     FORM_CSS,
@@ -22,6 +25,7 @@ from .widgets import (
     button,
     css,
     form_field,
+    message_line,
     row_label,
     wrap_row,
 )
@@ -66,8 +70,7 @@ class PresetForm(w.VBox):
         # Synced when typing ends (Enter or leaving the field), so a pasted endpoint URL can be
         # shown trimmed to its root without fighting the user's typing.
         self.base_url.continuous_update = False
-        self.api_key = form_field(w.Password, "api_key", "API key (optional)")
-        self.api_key.continuous_update = False  # one sync when typing ends, not one per key
+        self.api_key = form_field(KeyField, "api_key", "API key (optional)")
         self.api_key_env = form_field(
             w.Text,
             "api_key_env",
@@ -78,11 +81,12 @@ class PresetForm(w.VBox):
         self.model = form_field(
             w.Combobox, "model", "Model name", placeholder="exact model id", ensure_option=False
         )
-        self.test_button = button("test_button", "Test connection", icon="plug")
         # Each message shows beside the button that caused it: the test result by Test
         # connection, what Save, Use, Delete, Reset and Forget did by those buttons.
-        self.status = _message_line("status")
-        self.feedback = _message_line("feedback")
+        self.connection_test = ConnectionTest()
+        self.test_button = self.connection_test.button
+        self.status = self.connection_test.status
+        self.feedback = message_line("feedback")
         # Under the selector, aligned with the fields: it describes the preset chosen.
         indent = f"0 0 0 calc({LABEL_WIDTH} + 8px)"
         self.summary = css(w.HTML(layout=w.Layout(margin=indent)), "summary")
@@ -131,7 +135,7 @@ class PresetForm(w.VBox):
             self.api_key,
             self.api_key_env,
             self.model,
-            wrap_row(self.test_button, self.status, name="test-row"),
+            self.connection_test,
             self.advanced,
             wrap_row(*buttons, self.forget_key_button, self.feedback, name="actions"),
         ]
@@ -148,9 +152,3 @@ class PresetForm(w.VBox):
         self._said[key] = text
         self._latest = key if text else self._latest
         line.value = tone(message_html(text), _TONES[kind], surface="ui") if text else ""
-
-
-def _message_line(name: str) -> Any:
-    # Grows to the space left beside its button, and wraps under it when there is none.
-    layout = w.Layout(flex="1 1 16em", min_width="0", margin="0 0 0 0.5em")
-    return css(css(w.HTML(layout=layout), "message"), name)

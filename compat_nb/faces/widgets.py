@@ -23,8 +23,10 @@ __all__ = [
     "descendants",
     "form_field",
     "format_number",
+    "message_line",
     "parse_number",
     "row_label",
+    "row_layout",
     "show_if",
     "wrap_row",
 ]
@@ -97,10 +99,21 @@ def row_label(text: str) -> w.Label:
     return css(label, "row-label")
 
 
+def row_layout() -> w.Layout:
+    """Side by side, wrapping onto the next line when the panel is too narrow."""
+    return w.Layout(flex_flow="row wrap", align_items="center", width="auto")
+
+
 def wrap_row(*children: w.Widget, name: str) -> w.HBox:
     """Widgets side by side that wrap onto the next line when the panel is too narrow."""
-    layout = w.Layout(flex_flow="row wrap", align_items="center", width="auto")
-    return css(w.HBox(list(children), layout=layout), name)
+    return css(w.HBox(list(children), layout=row_layout()), name)
+
+
+def message_line(name: str) -> w.HTML:
+    """An empty line for messages beside a button, found in the page by `name`."""
+    # Grows to the space left beside its button, and wraps under it when there is none.
+    layout = w.Layout(flex="1 1 16em", min_width="0", margin="0 0 0 0.5em")
+    return css(css(w.HTML(layout=layout), "message"), name)
 
 
 def descendants(widget: w.Widget) -> Iterator[w.Widget]:
