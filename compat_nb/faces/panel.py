@@ -1,7 +1,8 @@
 """The settings panel: edit presets, test a connection, choose the preset `%%translate` uses.
 
-Widgets only: validation, URL normalisation, persistence and HTTP live in Preset, PresetStore
-and the shared client. Imported when a panel is first shown, never by `%load_ext`.
+The form (panel_form.py) connected to the store and the server. Validation, URL rules,
+persistence and HTTP live in Preset, PresetStore and the shared client. Imported when a panel
+is first shown, never by `%load_ext`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import ipywidgets as w
 from traitlets import Bool, Unicode, dlink
 
 from ..config import advice
@@ -24,14 +26,7 @@ from ..work.markup import message_html, tone
 from .completion import remember_models
 from .connection_test import report_message, unlisted_model
 from .panel_form import NUMBER_FIELDS, TEXT_FIELDS, PresetForm
-from .secret_fields import GUARDED_FIELDS, field_secret
-from .widgets import (
-    HeaderRows,
-    descendants,
-    format_number,
-    parse_number,
-    show_if,
-)
+from .widgets import HeaderRows, descendants, show_if
 
 __all__ = ["NEW_PRESET", "HeaderRows", "SettingsPanel", "settings_panel"]
 
@@ -77,7 +72,6 @@ class SettingsPanel(PresetForm):
         self, name: str | None = None, *, store: PresetStore | None = None, **kwargs: Any
     ) -> None:
         self._store = store or get_store()
-        self._quiet = False  # set while the panel fills its own fields
         self._writing = False  # set while this panel writes the store
         self._stored: Preset | None = None
         self._loaded: tuple[Any, ...] = ()
@@ -103,13 +97,8 @@ class SettingsPanel(PresetForm):
         return own[0] if own else NEW_PRESET
 
     def _wire(self) -> None:
-        """Every handler, in one place."""
+        """Every handler of the panel's, in one place (after the form's own, which refuse keys)."""
         self.preset.observe(self._on_preset_change, "value")
-        # First of each field's handlers: a key typed in the wrong field leaves it before
-        # anything else reads it.
-        for name in GUARDED_FIELDS:
-            getattr(self, name).observe(self._on_guarded_field_change, "value")
-        self.headers.observe(self._on_headers_refused, "refused")
         for name in ("base_url", "api_key_env"):
             getattr(self, name).observe(self._on_endpoint_change, "value")
         self.model.observe(self._on_model_change, "value")
@@ -136,26 +125,6 @@ class SettingsPanel(PresetForm):
         self._select(change.new)
         if was_dirty:
             self._say(f"Discarded unsaved changes to {old!r}.", "warn")
-
-    def _on_guarded_field_change(self, change: Any) -> None:
-        if self._quiet or not isinstance(change.new, str):
-            return
-        name = next(n for n in GUARDED_FIELDS if getattr(self, n) is change.owner)
-        problem = field_secret(name, change.new)
-        if problem is None:
-            return
-        # Out of the widget, so out of a saved notebook's state; what was there before is back.
-        before = change.old if isinstance(change.old, str) else ""
-        self._quiet = True
-        try:
-            change.owner.value = "" if field_secret(name, before) else before
-        finally:
-            self._quiet = False
-        self._say(problem, "error")
-
-    def _on_headers_refused(self, change: Any) -> None:
-        if change.new:
-            self._say(f"Taken out of the form: {change.new}", "error")
 
     def _on_endpoint_change(self, change: Any) -> None:
         # A result describes the endpoint that was tested; editing it makes the result stale.
@@ -185,11 +154,8 @@ class SettingsPanel(PresetForm):
             return  # said when the form is tested or saved; typing goes on meanwhile
         if root == change.new:
             return
-        self._quiet = True
-        try:
+        with self._quietly():
             self.base_url.value = root
-        finally:
-            self._quiet = False
         self._refresh_marks()
         if root.rstrip("/") != change.new.strip().rstrip("/"):
             self._say("Base URL trimmed to the API root: requests add `/chat/completions`.", "busy")
@@ -260,8 +226,7 @@ class SettingsPanel(PresetForm):
     @property
     def last_report(self) -> ConnectionReport | None:
         """The last test's result; None before one ends, or once the endpoint changed."""
-        report: ConnectionReport | None = self.connection_test.report
-        return report
+        return self.connection_test.report
 
     @property
     def _test_thread(self) -> threading.Thread | None:
@@ -341,17 +306,8 @@ class SettingsPanel(PresetForm):
     def _form_preset(self) -> Preset:
         """The preset the form describes; ConfigError (from Preset or a number) when it can't."""
         name = self.selected or self.new_name.value.strip()
-        values: dict[str, Any] = {f: getattr(self, f).value.strip() or None for f in TEXT_FIELDS}
-        values["base_url"] = values["base_url"] or ""
-        values["model"] = values["model"] or ""
-        for field, spec in NUMBER_FIELDS.items():
-            values[field] = parse_number(getattr(self, field).value, spec)
-        values["headers"] = self.headers.value
-        if self.api_key.typed:
-            values["api_key"] = self.api_key.typed
-            values["key_source"] = "typed"  # messages then name the key typed above
         # Starting from the stored preset keeps its saved key (used by Test) and its hint.
-        return (self._stored or Preset(name)).replace(name=name, **values)
+        return (self._stored or Preset(name)).replace(name=name, **self.preset_values())
 
     def _moved_away(self, preset: Preset) -> bool:
         """True when a built-in's Base URL was changed to another server (host or port)."""
@@ -363,11 +319,8 @@ class SettingsPanel(PresetForm):
     def _become_new(self) -> None:
         """Turn the form into a new preset with the same fields, and ask for its name."""
         builtin = self.selected
-        self._quiet = True
-        try:
+        with self._quietly():
             self.preset.value = NEW_PRESET
-        finally:
-            self._quiet = False
         self.selected = ""
         self._stored = None
         self._facts = _StoreFacts()
@@ -386,11 +339,6 @@ class SettingsPanel(PresetForm):
                 "edit it, or give the new one another name."
             )
 
-    def _snapshot(self) -> tuple[Any, ...]:
-        fields = ("new_name", *TEXT_FIELDS, *NUMBER_FIELDS)
-        values = (getattr(self, f).value for f in fields)
-        return (*values, self.api_key.typed, tuple(self.headers.value.items()))
-
     def _select(self, name: str) -> None:
         """Show another preset (or a blank new one): a fresh form, no test result."""
         self._forget_report()
@@ -401,19 +349,8 @@ class SettingsPanel(PresetForm):
     def _show(self, preset: Preset | None) -> None:
         """Fill the fields from a preset; the key field is always left empty."""
         self._stored = preset
-        shown = preset or Preset("")
-        self._quiet = True
-        try:
-            for field in TEXT_FIELDS:
-                getattr(self, field).value = getattr(shown, field) or ""
-            for field in NUMBER_FIELDS:
-                getattr(self, field).value = format_number(getattr(shown, field))
-            self.headers.value = dict(shown.headers)
-            self.api_key.clear()
-            self.new_name.value = ""
-        finally:
-            self._quiet = False
-        self._loaded = self._snapshot()
+        self.fill(preset)
+        self._loaded = self.snapshot()
         self._facts = _StoreFacts.read(self._store, self.selected)
         self._refresh_marks()
 
@@ -436,17 +373,14 @@ class SettingsPanel(PresetForm):
     def _refresh_options(self, value: str) -> None:
         active = self._store.active_name
         options = [(f"{n}  ★ active" if n == active else n, n) for n in self._store.names()]
-        self._quiet = True
-        try:
+        with self._quietly():
             self.preset.options = [*options, (NEW_PRESET, NEW_PRESET)]
             self.preset.value = value
-        finally:
-            self._quiet = False
 
     def _refresh_marks(self) -> None:
         """The active mark, unsaved mark, usability note and which buttons apply."""
         name, facts = self.selected, self._facts
-        self.dirty = self._snapshot() != self._loaded
+        self.dirty = self.snapshot() != self._loaded
         creating, builtin, hint, active = not name, facts.builtin, facts.key_hint, facts.active
         entry = BUILTIN_PRESETS.get(name)
         typed_or_saved = self.api_key.typed or (self._stored.api_key if self._stored else None)
@@ -497,16 +431,10 @@ class SettingsPanel(PresetForm):
     def _unlisted_model(self) -> str:
         return unlisted_model(self.last_report, self.model.value)
 
-    def _say(self, text: str, kind: str, *, line: Any = None) -> None:
-        """Show a message on `line` (default: the one beside Test connection)."""
-        line = line or self.status
+    def _say(self, text: str, kind: str, *, line: w.HTML | None = None) -> None:
         # Messages come from the client and Preset, which redact keys; this is a second net.
         text = redact(text, self.api_key.typed, self._stored.api_key if self._stored else None)
-        self._show_message(line, text, kind)
-
-    def _reply(self, text: str, kind: str) -> None:
-        """Say what Save, Use, Delete, Reset or Forget did, beside those buttons."""
-        self._say(text, kind, line=self.feedback)
+        super()._say(text, kind, line=line)
 
 
 def settings_panel(name: str | None = None) -> SettingsPanel:

@@ -1,22 +1,26 @@
-"""The settings panel's widgets and layout: every field, button and message line, placed.
+"""The settings panel's form: one preset's fields, placed, filled, read back and kept clean.
 
-`PresetForm` builds and lays them out and shows messages in the theme's colours; panel.py's
-`SettingsPanel` subclasses it and gives them behaviour. What the panel looks like lives here,
-what it does lives there; two parts keep their own small behaviour with them: the key field
-(key_field.py) and the Test connection row (connection_test.py).
+`PresetForm` builds and lays out every field, button and message line, shows a `Preset` in
+the fields and reads one back, takes a key typed in the wrong field out at once, and shows
+messages in the theme's colours. It knows no store and no server: panel.py's `SettingsPanel`
+subclasses it and connects it to both. The key field (key_field.py) and the Test connection
+row (connection_test.py) keep their own small behaviour with them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import ipywidgets as w
 
+from ..config.presets import Preset
 from ..wire.client import DEFAULT_READ_TIMEOUT
 from ..work.markup import message_html, tone
 from .connection_test import ConnectionTest
 from .key_field import KeyField
-from .secret_fields import header_secret
+from .secret_fields import GUARDED_FIELDS, field_secret, header_secret
 from .widgets import (
     FORM_CSS,
     LABEL_WIDTH,
@@ -25,7 +29,9 @@ from .widgets import (
     button,
     css,
     form_field,
+    format_number,
     message_line,
+    parse_number,
     row_label,
     wrap_row,
 )
@@ -46,17 +52,28 @@ _TONES = {"ok": "ok", "warn": "warn", "error": "error", "busy": "muted"}
 
 
 class PresetForm(w.VBox):
-    """The panel's widgets, laid out to fit any notebook width; no behaviour of its own."""
+    """One preset's fields, laid out to fit any notebook width.
+
+    `fill(preset)` shows a preset, `preset_values()` reads the fields back, `snapshot()` tells
+    edits apart. A value that looks like a key leaves its field the moment it arrives, with a
+    message saying where it belongs; every other reaction to typing is the subclass's.
+    """
 
     def __init__(self, **kwargs: Any) -> None:
         # What each message line says, as plain text, and which one spoke last.
         self._said = {"status": "", "feedback": ""}
         self._latest = "status"
+        self._quiet = False  # set while the form sets its own fields: no handler acts on it
         self._build()
         # As wide as the notebook allows, up to a comfortable reading width.
         kwargs.setdefault("layout", w.Layout(width="100%", max_width="52em"))
         super().__init__(children=self._layout_children(), **kwargs)
         self.add_class("compat-nb-panel")
+        # First of each field's handlers (a subclass wires its own after these): a key typed
+        # in the wrong field leaves it before anything else reads it.
+        for name in GUARDED_FIELDS:
+            getattr(self, name).observe(self._on_guarded_field_change, "value")
+        self.headers.observe(self._on_headers_refused, "refused")
 
     def _build(self) -> None:
         # The title carries the panel's stylesheet: no extra row, gone with the panel.
@@ -140,6 +157,71 @@ class PresetForm(w.VBox):
             wrap_row(*buttons, self.forget_key_button, self.feedback, name="actions"),
         ]
 
+    # --- the fields as a preset ----------------------------------------------------------------
+
+    def fill(self, preset: Preset | None) -> None:
+        """Show `preset`'s values in the fields (blank ones for None); the key field is left
+        empty, since a saved key is only ever named by its hint."""
+        shown = preset or Preset("")
+        with self._quietly():
+            for field in TEXT_FIELDS:
+                getattr(self, field).value = getattr(shown, field) or ""
+            for field in NUMBER_FIELDS:
+                getattr(self, field).value = format_number(getattr(shown, field))
+            self.headers.value = dict(shown.headers)
+            self.api_key.clear()
+            self.new_name.value = ""
+
+    def preset_values(self) -> dict[str, Any]:
+        """The fields as `Preset` keyword arguments, a typed key included.
+
+        Raises ConfigError naming the field and its range when a number does not parse.
+        """
+        values: dict[str, Any] = {f: getattr(self, f).value.strip() or None for f in TEXT_FIELDS}
+        values["base_url"] = values["base_url"] or ""
+        values["model"] = values["model"] or ""
+        for field, spec in NUMBER_FIELDS.items():
+            values[field] = parse_number(getattr(self, field).value, spec)
+        values["headers"] = self.headers.value
+        if self.api_key.typed:
+            values["api_key"] = self.api_key.typed
+            values["key_source"] = "typed"  # messages then name the key typed above
+        return values
+
+    def snapshot(self) -> tuple[object, ...]:
+        """Everything the user can edit, as typed: equal snapshots mean no unsaved change."""
+        fields = ("new_name", *TEXT_FIELDS, *NUMBER_FIELDS)
+        values = (getattr(self, f).value for f in fields)
+        return (*values, self.api_key.typed, tuple(self.headers.value.items()))
+
+    @contextmanager
+    def _quietly(self) -> Iterator[None]:
+        """Set fields from code: handlers that react to typing leave these changes alone."""
+        before, self._quiet = self._quiet, True
+        try:
+            yield
+        finally:
+            self._quiet = before
+
+    def _on_guarded_field_change(self, change: Any) -> None:
+        if self._quiet or not isinstance(change.new, str):
+            return
+        name = next(n for n in GUARDED_FIELDS if getattr(self, n) is change.owner)
+        problem = field_secret(name, change.new)
+        if problem is None:
+            return
+        # Out of the widget, so out of a saved notebook's state; what was there before is back.
+        before = change.old if isinstance(change.old, str) else ""
+        with self._quietly():
+            change.owner.value = "" if field_secret(name, before) else before
+        self._say(problem, "error")
+
+    def _on_headers_refused(self, change: Any) -> None:
+        if change.new:
+            self._say(f"Taken out of the form: {change.new}", "error")
+
+    # --- messages -----------------------------------------------------------------------------
+
     @property
     def message(self) -> str:
         """The latest message still shown (beside Test connection or the action buttons)."""
@@ -152,3 +234,11 @@ class PresetForm(w.VBox):
         self._said[key] = text
         self._latest = key if text else self._latest
         line.value = tone(message_html(text), _TONES[kind], surface="ui") if text else ""
+
+    def _say(self, text: str, kind: str, *, line: w.HTML | None = None) -> None:
+        """Show a message on `line` (default: the one beside Test connection)."""
+        self._show_message(line or self.status, text, kind)
+
+    def _reply(self, text: str, kind: str) -> None:
+        """Say what Save, Use, Delete, Reset or Forget did, beside those buttons."""
+        self._say(text, kind, line=self.feedback)
