@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -29,6 +30,21 @@ def preset(server) -> Preset:
     return Preset("Test", base_url=server.base_url, model="test-model")
 
 
+def marked(text: str) -> str:
+    """The text marked as translated, as a model keeps Markdown: after a leading heading's
+    `#`s (a heading lost is a failed piece), else in front."""
+    return re.sub(r"\A(#{1,6} )?", lambda m: (m.group(1) or "") + "TRANSLATED: ", text, count=1)
+
+
+def answer_like_a_model(server) -> None:
+    server.reply = lambda body: marked(body["messages"][-1]["content"])
+
+
+@pytest.fixture(autouse=True)
+def like_a_model(server) -> None:
+    answer_like_a_model(server)
+
+
 def user_texts(server) -> list[str]:
     return [r.body["messages"][-1]["content"] for r in server.chat_requests()]
 
@@ -51,7 +67,7 @@ def test_markdown_is_translated_and_everything_else_is_kept(server, preset, less
         if a.cell_type != "markdown":
             assert a.source == b.source  # code and raw cells byte for byte
         else:
-            assert b.source.startswith("TRANSLATED: ")
+            assert "TRANSLATED: " in b.source.split("\n", 1)[0]
     data = next(c for c in after if c.id == "residuals").source
     assert "```python\nresiduals = y - (a * x + b)  # never run here\n```" in data  # fence kept
     assert nbformat.read(out, as_version=4).metadata["language"] == "fr"
@@ -87,7 +103,8 @@ def test_a_markdown_file_keeps_its_front_matter_and_code(server, preset, lesson)
     front = original[: original.index("---", 3) + 4]
     assert text.startswith(front)
     assert '```python\n%translate use "LM Studio"\n```' in text
-    assert "TRANSLATED: # Getting started" in text
+    # The heading keeps the anchor GitHub and MkDocs gave it: links to #getting-started work.
+    assert '# <a id="getting-started" name="getting-started"></a>TRANSLATED: Getting' in text
     assert (
         "Brazilian Portuguese (pt-BR)" in server.chat_requests()[0].body["messages"][0]["content"]
     )
@@ -127,7 +144,8 @@ def test_a_failed_piece_stays_in_the_source_language_marked_and_is_retried_alone
     (again,) = translate_notebooks([lesson], to="fr", preset=preset, force=True)
     assert len(server.chat_requests()) - first == 1  # only the failed piece is sent again
     assert again.cached == again.pieces - 1 and not again.failed
-    assert cells(again.output)[0].source.startswith("TRANSLATED: ")
+    assert cells(again.output)[0].source.startswith("# <a id=")
+    assert "TRANSLATED: Linear" in cells(again.output)[0].source
 
 
 def test_editing_one_cell_translates_only_that_cell_again(server, preset, lesson):
@@ -174,7 +192,7 @@ def test_bilingual_keeps_each_markdown_cell_before_its_translation(server, prese
     nbformat.validate(nb)
     sources = [c.source for c in nb.cells if c.cell_type == "markdown"]
     assert len(sources) == 8
-    assert sources[1] == "TRANSLATED: " + sources[0]
+    assert sources[1] == marked(sources[0])
     assert len({c.id for c in nb.cells}) == len(nb.cells)
     assert "attachments" not in nb.cells[0] and "attachments" not in nb.cells[1]
     twin = next(c for c in nb.cells if c.id.startswith("data-fr"))
@@ -320,6 +338,7 @@ def test_killed_half_way_a_rerun_requests_only_the_missing_pieces(server, lesson
     assert len(sent_before) == 5 and not lesson.with_name("lesson.fr.ipynb").exists()
 
     server.reset()
+    answer_like_a_model(server)
     second = cli(*args, env=env)
     out, err = second.communicate(timeout=60)
     assert second.returncode == 0, err

@@ -17,13 +17,13 @@ from typing import Any
 
 from ..errors import CompatError, ConfigError
 from . import code_comments
+from .anchors import keep_anchors
 from .pieces import plan_pieces
 
 __all__ = ["Document", "Part", "Unit", "verify"]
 
 _FRONT_MATTER = re.compile(r"\A(---|\+\+\+)[ \t]*\n.*?\n\1[ \t]*(\n|\Z)", re.S)
 _MATH_START = re.compile(r"^\s*(\$\$|\\begin\{)")
-_HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+?)[ \t#]*$", re.M)
 MAX_BYTES = 50_000_000  # a notebook with large outputs is fine; a mistaken binary is not
 
 
@@ -105,19 +105,6 @@ def _only_math(chunk: str) -> bool:
     return all(_MATH_START.match(chunk[b.start : b.end]) for b in blocks)
 
 
-def headings(text: str) -> list[tuple[int, str]]:
-    """(level, title) of each ATX heading, in order, outside code fences."""
-    found = []
-    for piece in plan_pieces(text, 1, translate_code=False):
-        if piece.translate:
-            found += [
-                (len(m.group(1)), m.group(2))
-                for m in _HEADING.finditer(text, piece.start)
-                if m.start() < piece.end
-            ]
-    return found
-
-
 class Document:
     """A notebook (nbformat 4) or a Markdown file, read and planned."""
 
@@ -175,13 +162,23 @@ class Document:
         bilingual: bool,
         provenance: Mapping[str, Any],
     ) -> str:
-        """The translated document as text; `texts` maps unit index to its assembled text."""
+        """The translated document as text; `texts` maps unit index to its assembled text.
+
+        Translated headings keep their original anchors (see anchors.py), except in a
+        bilingual notebook, where the original cell keeps them itself."""
         if self.kind == "md":
-            return self.front_matter + texts.get(0, self.units[0].text)
+            body = self.units[0].text
+            (translated,) = keep_anchors([(body, texts.get(0, body))], notebook=False)
+            return self.front_matter + translated
         import nbformat
 
         nb = copy.deepcopy(self.notebook)
         by_cell = {u.cell: texts[i] for i, u in enumerate(self.units) if i in texts}
+        if not bilingual:
+            prose = [i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"]
+            pairs = [(nb.cells[i].source, by_cell.get(i, nb.cells[i].source)) for i in prose]
+            anchored = keep_anchors(pairs, notebook=True)
+            by_cell |= {i: t for i, t in zip(prose, anchored, strict=True) if i in by_cell}
         cells = []
         for i, cell in enumerate(nb.cells):
             if i not in by_cell:

@@ -22,7 +22,8 @@ from ..config import bounds
 from ..config.presets import Preset
 from ..errors import CompatError, ConfigError
 from ..wire.protocol import Usage
-from .documents import Document, Part, headings, verify
+from .anchors import Heading, headings
+from .documents import Document, Part, verify
 from .glossary import Glossary, Term, load_glossary
 from .languages import Language, resolve_language
 from .protected import restore
@@ -253,10 +254,11 @@ class _Run:
         text, problem = restore(job.part.text, text)
         if problem is None:
             before, after = headings(job.part.text), headings(text)
-            if len(before) == len(after) and [a for a, _ in before] == [a for a, _ in after]:
-                self.chosen[job.doc].update(
-                    (s, t) for (_, s), (_, t) in zip(before, after, strict=True)
-                )
+            if [h.level for h in before] != [h.level for h in after]:
+                return text, _changed_headings(before, after)
+            self.chosen[job.doc].update(
+                (b.text, a.text) for b, a in zip(before, after, strict=True)
+            )
         return text, problem
 
     async def run(self, concurrency: int) -> None:
@@ -344,6 +346,19 @@ class _Run:
                         report.glossary_misses.append((unit.where(i), term.source))
         report.usage = _summed(usages)
         return texts, report
+
+
+def _changed_headings(before: list[Heading], after: list[Heading]) -> str:
+    """Why a translation whose headings do not line up with the text's is not kept: the
+    document's outline and the anchors links point to would change."""
+
+    def outline(found: list[Heading]) -> str:
+        return " ".join("#" * h.level for h in found) or "none"
+
+    return (
+        f"the translation changed the headings (the text has {outline(before)}, the "
+        f"translation {outline(after)})"
+    )
 
 
 def _summed(usages: list[Usage]) -> Usage | None:

@@ -1,5 +1,6 @@
 """What a translated Markdown piece must give back unchanged: inline code, link and image
-targets, the HTML attributes that address something (href, src, id, name) and inline math.
+targets, the HTML attributes that address something (href, src, id, name), a heading's own id
+(`## Title {#install}`, as MkDocs' attr_list and Pandoc write it) and inline math.
 
 `restore` puts link targets back by position when a model rewrote them but kept the links;
 anything else missing is a problem, and the piece is kept in its source language.
@@ -19,6 +20,7 @@ _LINK = re.compile(
 _REFERENCE = re.compile(r"^( {0,3}\[[^\]\n]+\]:[ \t]*)(\S+)", re.M)
 _ATTRIBUTE = re.compile(r"""\b(?:href|src|id|name)\s*=\s*("[^"]*"|'[^']*')""", re.I)
 _CODE = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)", re.S)
+_HEADING_ID = re.compile(r"\{#[^\s}]+[^}\n]*\}")
 _MATH = re.compile(r"(?<![\\$])\$(?!\s)[^$\n]+?(?<![\s\\])\$(?!\$)")
 
 
@@ -46,6 +48,7 @@ def restore(source: str, translation: str) -> tuple[str, str | None]:
         ("link target", _LINK, 2),
         ("link target", _REFERENCE, 2),
         ("HTML attribute", _ATTRIBUTE, 1),
+        ("heading id", _HEADING_ID, 0),
         ("inline code", _CODE, 0),
         ("inline math", _MATH, 0),
     ]
