@@ -8,10 +8,7 @@ for one. Progress goes to callbacks (`faces/` draws them); nothing here displays
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import glob
 import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,9 +23,10 @@ from .anchors import Heading, headings
 from .documents import Document, Part, verify
 from .glossary import Glossary, Term, load_glossary
 from .languages import Language, resolve_language
+from .notebook_files import already_exists, expand_paths, output_path, write_new
 from .protected import restore
 
-__all__ = ["NotebookTranslation", "expand_paths", "output_path", "translate_notebooks"]
+__all__ = ["NotebookTranslation", "translate_notebooks"]
 
 NOTEBOOK_PROMPT = "nb-1"  # this module's additions to the prompt; part of every cache key
 _KINDS = {
@@ -119,74 +117,6 @@ class _Done:
     problem: str | None = None
     cached: bool = False
     usage: Usage | None = None
-
-
-def expand_paths(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
-    """Files, folders (every .ipynb and .md under them) and glob patterns (`docs/**/*.md`),
-    each file once, in order. ConfigError when a name matches nothing."""
-    found: list[Path] = []
-    for raw in paths:
-        text = os.fspath(raw)
-        path = Path(text).expanduser()
-        if path.is_dir():
-            hits = [p for ext in ("ipynb", "md") for p in path.rglob(f"*.{ext}")]
-            found += sorted(p for p in hits if ".ipynb_checkpoints" not in p.parts)
-        elif path.exists():
-            found.append(path)
-        elif glob.has_magic(text):
-            hits = [Path(p) for p in glob.glob(os.path.expanduser(text), recursive=True)]
-            found += sorted(p for p in hits if p.suffix.lower() in (".ipynb", ".md"))
-            if not hits:
-                raise ConfigError(f"No file matches {text!r}.")
-        else:
-            raise ConfigError(f"{text} not found: check the path.")
-    unique = list(dict.fromkeys(p.resolve() for p in found))
-    for path in unique:
-        if path.suffix.lower() not in (".ipynb", ".md"):
-            raise ConfigError(f"{path.name}: give .ipynb notebooks or .md files.")
-    if not unique:
-        raise ConfigError("No notebooks or .md files found in what was given.")
-    return unique
-
-
-def output_path(source: Path, tag: str, output: str | os.PathLike[str] | None, many: bool) -> Path:
-    """lesson.ipynb -> lesson.fr.ipynb beside it; or `output` (a file for one input, a
-    folder for several)."""
-    if output is None:
-        return source.with_name(f"{source.stem}.{tag}{source.suffix}")
-    out = Path(output).expanduser()
-    if many or out.is_dir() or os.fspath(output).endswith(os.sep):
-        return out.resolve() / source.name
-    return out.resolve()
-
-
-def _write_new(path: Path, text: str, *, force: bool) -> None:
-    """Write atomically (temp file, fsync, then into place): a reader never sees half a file.
-    Without `force`, an existing file is never replaced, even one created meanwhile."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        if force:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)  # fails if the name exists: no check-then-write race
-    except FileExistsError:
-        raise ConfigError(_exists(path)) from None
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-
-
-def _exists(path: Path) -> str:
-    return (
-        f"{path} already exists: add --force (force=True) to replace it. Finished pieces come "
-        "from the cache, so only new or failed ones are translated again."
-    )
 
 
 class _Run:
@@ -427,7 +357,7 @@ def translate_notebooks(
     targets = [output_path(f, language.tag, output, len(files) > 1) for f in files]
     for src, dest in zip(files, targets, strict=True):
         if dest.exists() and not force:
-            raise ConfigError(_exists(dest))
+            raise ConfigError(already_exists(dest))
         if dest == src and not force:
             raise ConfigError(f"The output would replace the input {src}: give -o or --force.")
     if len(set(targets)) < len(targets):
@@ -449,7 +379,7 @@ def translate_notebooks(
             texts, tag=language.tag, bilingual=bilingual, provenance=provenance
         )
         verify(doc, translated, comments=comments, bilingual=bilingual)
-        _write_new(dest, translated, force=force)
+        write_new(dest, translated, force=force)
         report.output, report.seconds = dest, time.perf_counter() - started
         report.cost = cost_of(chosen, report.usage)
         reports.append(report)
