@@ -37,6 +37,8 @@ _FIELDS: dict[str, tuple[str, type]] = {
     "--max-tokens": ("max_tokens", int),
     "--system": ("system_prompt", str),
     "--timeout": ("timeout", float),
+    "--deadline": ("deadline", float),
+    "--concurrency": ("concurrency", int),
     "--to": ("target_language", str),
     "--input-price": ("input_price", float),
     "--output-price": ("output_price", float),
@@ -53,7 +55,8 @@ _KEY_WORDS = re.compile(
 
 NEW_USAGE = (
     "%translate new NAME --base-url URL -m MODEL [--api-key-env VAR] [--temperature T] "
-    "[--max-tokens N] [--system TEXT] [--timeout SECONDS] [--to LANG] "
+    "[--max-tokens N] [--system TEXT] [--timeout SECONDS] [--deadline SECONDS] "
+    "[--concurrency N] [--to LANG] "
     '[--header "Name: value"]... [--input-price P] [--output-price P] [--use]'
 )
 SET_USAGE = "%translate set NAME field=value... (or the flags `%translate new -h` lists)"
@@ -68,6 +71,8 @@ _FLAG_HELP = {
     "max_tokens": ("N", "most tokens to generate (default: the server's)"),
     "system_prompt": ("TEXT", "extra instructions appended to the translation prompt"),
     "timeout": ("SECONDS", "read timeout (default 300)"),
+    "deadline": ("SECONDS", "most seconds a whole answer may take (default 1800)"),
+    "concurrency": ("N", "most requests at once to this server (comparisons, long texts)"),
     "target_language": ("LANG", "language a cell translates into when it gives no -t"),
     "input_price": ("P", "dollars per million input tokens, for the cost figures"),
     "output_price": ("P", "dollars per million output tokens"),
@@ -321,12 +326,17 @@ def show(argv: list[str]) -> None:
         ("max tokens", "max_tokens"),
         ("system prompt", "system_prompt"),
         ("timeout (s)", "timeout"),
+        ("deadline (s)", "deadline"),
+        ("concurrency", "concurrency"),
         ("target language", "target_language"),
         ("input $ / 1M tokens", "input_price"),
         ("output $ / 1M tokens", "output_price"),
     ):
         value = getattr(preset, field)
-        rows.append((label, "server default" if value is None else str(value)))
+        unset = {"deadline": "the client's (1800)", "concurrency": "the command's"}.get(
+            field, "server default"
+        )
+        rows.append((label, unset if value is None else str(value)))
     for header, value in preset.headers.items():
         rows.append((f"header {header}", value))
     problems = preset.problems()
