@@ -7,19 +7,24 @@ tests/test_panel.py drives the same behaviour through the whole panel.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 
 import ipywidgets as w
 import pytest
 from conftest import MARKER_KEY
 from ipywidgets.embed import dependency_state
-from test_panel import dead_port
+from test_panel import dead_port, point_at, shown
 
 import compat_nb.faces.connection_test as connection_test_module
 from compat_nb.config.presets import Preset
+from compat_nb.config.store import get_store
 from compat_nb.faces.connection_test import ConnectionTest, report_message, unlisted_model
 from compat_nb.faces.key_field import KeyField
+from compat_nb.faces.panel import SettingsPanel, settings_panel
 from compat_nb.wire.protocol import ConnectionReport
+
+CONNECTED_2 = re.compile(r"Connected\. Found 2 models\. Latency: \d+ ms")
 
 # --- the key field -------------------------------------------------------------------------------
 
@@ -161,3 +166,28 @@ def test_save_and_use_repeat_the_warning_only_for_a_model_the_server_lacks():
     assert unlisted_model(None, "missing") == ""
     assert unlisted_model(ConnectionReport(False, error="x"), "missing") == ""
     assert "did not list model 'missing'" in unlisted_model(report, " missing ")
+
+
+@pytest.fixture
+def panel() -> Iterator[SettingsPanel]:
+    get_store().save(Preset("Mine"))
+    made = settings_panel()
+    yield made
+    made.close()
+
+
+def test_save_and_use_judge_a_model_as_the_test_result_does(panel, server):
+    # Ollama lists an untagged pull as `name:latest`; the status line accepts `name`.
+    server.models = ["llama3.2:latest", "qwen2.5:7b"]
+    point_at(panel, server, model="llama3.2")
+    panel.test_connection(wait=True)
+    assert CONNECTED_2.fullmatch(shown(panel.status))
+    panel.save_button.click()
+    assert shown(panel.feedback) == "Saved 'Mine'."
+    panel.use_button.click()
+    assert shown(panel.feedback).startswith("%%translate now uses 'Mine' (llama3.2 at ")
+    assert "did not list" not in shown(panel.feedback)
+    panel.model.value = "qwen2.5"  # no `:latest` of it is listed
+    panel.save_button.click()
+    assert "did not list model 'qwen2.5'" in shown(panel.feedback)
+    assert "Model 'qwen2.5' is not among them" in shown(panel.status)

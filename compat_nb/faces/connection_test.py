@@ -114,8 +114,12 @@ def report_message(report: ConnectionReport, model: str) -> tuple[str, str]:
 
 
 def unlisted_model(report: ConnectionReport | None, model: str) -> str:
-    """A warning to repeat after Save and Use while the tested server lacks `model` ('' if not)."""
+    """A warning to repeat after Save and Use while the tested server lacks `model` ('' if not).
+
+    Judged as the test's own message judges it (`ConnectionReport.model_found`), so an untagged
+    Ollama id listed as `name:latest` is warned about in neither place.
+    """
     model = model.strip()
-    if report is None or not report.ok or not model or model in report.model_ids:
+    if report is None or dataclasses.replace(report, model=model or None).model_found is not False:
         return ""
     return f" The server did not list model {model!r} when tested: check its exact id."
