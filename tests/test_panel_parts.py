@@ -191,3 +191,70 @@ def test_save_and_use_judge_a_model_as_the_test_result_does(panel, server):
     panel.save_button.click()
     assert "did not list model 'qwen2.5'" in shown(panel.feedback)
     assert "Model 'qwen2.5' is not among them" in shown(panel.status)
+
+
+# --- a result shown only while the form describes what was tested ------------------------------
+
+
+def test_a_new_key_makes_a_key_rejected_result_stale(panel, server):
+    server.api_key = "the-right-key-123456"
+    point_at(panel, server)
+    panel.api_key.value = MARKER_KEY
+    panel.test_connection(wait=True)
+    assert shown(panel.status).startswith("Server reachable, key rejected")
+    panel.api_key.value = "the-right-key-123456"  # the result named the key typed before
+    assert shown(panel.status) == "" and panel.last_report is None
+
+
+def type_header(panel: SettingsPanel, name: str, value: str) -> None:
+    """What a user does: Add header, then type its name and value."""
+    panel.headers.add_button.click()
+    key, val, _ = panel.headers.rows[-1].children
+    key.value, val.value = name, value
+    assert panel.headers.value == {name: value}
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda p: setattr(p.api_key_env, "value", "OTHER_KEY"),
+        lambda p: type_header(p, "X-Tenant", "acme"),  # a header may carry the credential
+        lambda p: p.forget_key_button.click(),  # the saved key the test sent is gone
+    ],
+    ids=["key variable", "extra header", "forget key"],
+)
+def test_any_change_to_what_a_test_sends_clears_its_result(panel, server, edit):
+    point_at(panel, server)
+    panel.api_key.value = MARKER_KEY
+    panel.save()
+    panel.test_connection(wait=True)
+    assert shown(panel.status).startswith("Connected.")
+    edit(panel)
+    assert shown(panel.status) == "" and panel.last_report is None
+
+
+def test_reset_clears_a_result_about_the_server_it_moved_away_from(server):
+    get_store().save(Preset("Ollama", base_url=server.base_url.replace("127.0.0.1", "localhost")))
+    panel = settings_panel("Ollama")
+    try:
+        panel.model.value = "test-model"
+        panel.test_connection(wait=True)
+        assert shown(panel.status).startswith("Connected.")
+        panel.reset_button.click()
+        assert panel.base_url.value == "http://localhost:11434/v1"
+        assert panel.last_report is None and "Connected" not in shown(panel.status)
+    finally:
+        panel.close()
+
+
+def test_edits_that_send_the_same_request_keep_the_result(panel, server):
+    point_at(panel, server)
+    panel.api_key.value = MARKER_KEY
+    panel.test_connection(wait=True)
+    panel.temperature.value = "0.3"
+    panel.system_prompt.value = "Use formal register."
+    panel.save_button.click()  # the typed key is now the saved one: the same request
+    assert shown(panel.status).startswith("Connected.") and panel.last_report is not None
+    panel.base_url.value = "gsk_" + "Zq8xW3vN7mK2pL5rT9yB4cH6" * 2  # refused: nothing changed
+    assert "taken out of 'Base URL'" in shown(panel.status)
+    assert panel.base_url.value == server.base_url and panel.last_report is not None

@@ -76,6 +76,7 @@ class SettingsPanel(PresetForm):
         self._stored: Preset | None = None
         self._loaded: tuple[Any, ...] = ()
         self._facts = _StoreFacts()
+        self._tested: tuple[object, ...] = ()  # what the last test sent (see _endpoint)
         super().__init__(**kwargs)
         self._wire()
         start = self._store.resolve_name(name) if name else None
@@ -99,8 +100,6 @@ class SettingsPanel(PresetForm):
     def _wire(self) -> None:
         """Every handler of the panel's, in one place (after the form's own, which refuse keys)."""
         self.preset.observe(self._on_preset_change, "value")
-        for name in ("base_url", "api_key_env"):
-            getattr(self, name).observe(self._on_endpoint_change, "value")
         self.model.observe(self._on_model_change, "value")
         for name in ("new_name", *TEXT_FIELDS, *NUMBER_FIELDS):
             getattr(self, name).observe(self._on_field_change, "value")
@@ -126,14 +125,6 @@ class SettingsPanel(PresetForm):
         if was_dirty:
             self._say(f"Discarded unsaved changes to {old!r}.", "warn")
 
-    def _on_endpoint_change(self, change: Any) -> None:
-        # A result describes the endpoint that was tested; editing it makes the result stale.
-        # A value already taken back out of its field changed nothing (and left a message).
-        if change.owner.value != change.new:
-            return
-        if not self._quiet and (self.last_report is not None or self.testing):
-            self._forget_report()
-
     def _on_model_change(self, change: Any) -> None:
         if change.owner.value != change.new:  # taken back out of the field: nothing changed
             return
@@ -142,6 +133,7 @@ class SettingsPanel(PresetForm):
 
     def _on_field_change(self, _change: Any) -> None:
         if not self._quiet:
+            self._drop_stale_report()
             self._reply("", "busy")  # "Saved …" no longer describes the form
             self._refresh_marks()
 
@@ -221,6 +213,7 @@ class SettingsPanel(PresetForm):
             self._say(exc.message, "error")
             return None
         self._say("Testing…", "busy")  # before the thread starts: its result must win
+        self._tested = self._endpoint()
         return self.connection_test.run(preset, wait=wait)
 
     @property
@@ -350,6 +343,7 @@ class SettingsPanel(PresetForm):
         """Fill the fields from a preset; the key field is always left empty."""
         self._stored = preset
         self.fill(preset)
+        self._drop_stale_report()  # e.g. after Reset, Forget saved key, or another panel's save
         self._loaded = self.snapshot()
         self._facts = _StoreFacts.read(self._store, self.selected)
         self._refresh_marks()
@@ -420,6 +414,19 @@ class SettingsPanel(PresetForm):
                     text = f"Not usable yet: {' and '.join(problems)} — {preset.fix()}."
             marks.append(message_html(text))
         self.summary.value = " · ".join(marks)
+
+    def _endpoint(self) -> tuple[object, ...]:
+        """What a connection test sends, as the form says it now (a key typed, else saved)."""
+        key = self.api_key.typed or (self._stored.api_key if self._stored else None)
+        fields = (self.base_url.value.strip(), self.api_key_env.value.strip())
+        return (*fields, key, self.headers.value)
+
+    def _drop_stale_report(self) -> None:
+        """A result describes the request that was tested: once the form would send another
+        (endpoint, key, key variable or headers), it no longer applies. A value taken back
+        out of its field changed nothing, so it leaves the result alone."""
+        if (self.last_report is not None or self.testing) and self._endpoint() != self._tested:
+            self._forget_report()
 
     def _forget_report(self) -> None:
         self.connection_test.drop()
