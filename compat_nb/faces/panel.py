@@ -22,7 +22,6 @@ from ..config.store import PresetStore, get_store
 from ..config.urls import host_of, normalize_base_url, shown_url
 from ..errors import CompatError, ConfigError, redact
 from ..wire.protocol import ConnectionReport
-from ..work.markup import message_html, tone
 from .completion import remember_models
 from .connection_test import report_message, unlisted_model
 from .panel_form import NUMBER_FIELDS, TEXT_FIELDS, PresetForm
@@ -105,7 +104,7 @@ class SettingsPanel(PresetForm):
             getattr(self, name).observe(self._on_field_change, "value")
         self.api_key.observe(self._on_field_change, "typed")
         self.headers.observe(self._on_field_change, "value")
-        self.base_url.observe(self._on_base_url_change, "value")  # after the two above
+        self.base_url.observe(self._on_base_url_change, "value")  # last: nothing clears its note
         self.connection_test.observe(self._on_connection_test_report, "report")
         dlink((self.connection_test, "testing"), (self, "testing"))
         self.test_button.on_click(self._on_test_button_click)
@@ -377,16 +376,11 @@ class SettingsPanel(PresetForm):
         self.dirty = self.snapshot() != self._loaded
         creating, builtin, hint, active = not name, facts.builtin, facts.key_hint, facts.active
         entry = BUILTIN_PRESETS.get(name)
-        typed_or_saved = self.api_key.typed or (self._stored.api_key if self._stored else None)
         fields = (self.base_url.value, self.model.value, self.api_key_env.value)
         preset: Preset | None = None
         try:
             preset = Preset(
-                name,
-                base_url=fields[0],
-                model=fields[1],
-                api_key_env=fields[2],
-                api_key=typed_or_saved,
+                name, base_url=fields[0], model=fields[1], api_key_env=fields[2], api_key=self._key
             )
             if entry is not None and preset.base_url in ("", entry.base_url):
                 preset = preset.replace(hint=entry.hint)  # its advice is about its own server
@@ -402,24 +396,21 @@ class SettingsPanel(PresetForm):
         self.api_key.saved_hint = hint
         self.use_button.disabled = bool(problems) or (active and not self.dirty)
 
-        marks = []
-        if active:
-            marks.append("<b>★ active for %%translate</b>")
-        if self.dirty:
-            marks.append(tone("● unsaved changes", "warn", surface="ui"))
-        if problems:
-            text = f"Not usable yet: {' and '.join(problems)}."
-            if preset is not None:
-                with advice.shown_in("panel"):
-                    text = f"Not usable yet: {' and '.join(problems)} — {preset.fix()}."
-            marks.append(message_html(text))
-        self.summary.value = " · ".join(marks)
+        note = f"Not usable yet: {' and '.join(problems)}." if problems else ""
+        if problems and preset is not None:
+            with advice.shown_in("panel"):
+                note = f"Not usable yet: {' and '.join(problems)} — {preset.fix()}."
+        self._show_summary(active=active, dirty=self.dirty, note=note)
+
+    @property
+    def _key(self) -> str | None:
+        """The key a request would send now: the one typed, else the one saved."""
+        return self.api_key.typed or (self._stored.api_key if self._stored else None)
 
     def _endpoint(self) -> tuple[object, ...]:
-        """What a connection test sends, as the form says it now (a key typed, else saved)."""
-        key = self.api_key.typed or (self._stored.api_key if self._stored else None)
+        """What a connection test sends, as the form says it now."""
         fields = (self.base_url.value.strip(), self.api_key_env.value.strip())
-        return (*fields, key, self.headers.value)
+        return (*fields, self._key, self.headers.value)
 
     def _drop_stale_report(self) -> None:
         """A result describes the request that was tested: once the form would send another

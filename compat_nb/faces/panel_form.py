@@ -55,8 +55,8 @@ class PresetForm(w.VBox):
     """One preset's fields, laid out to fit any notebook width.
 
     `fill(preset)` shows a preset, `preset_values()` reads the fields back, `snapshot()` tells
-    edits apart. A value that looks like a key leaves its field the moment it arrives, with a
-    message saying where it belongs; every other reaction to typing is the subclass's.
+    edits apart. A key typed where it does not belong leaves its field the moment it arrives,
+    with a message saying where it goes; every other reaction to typing is the subclass's.
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -234,6 +234,16 @@ class PresetForm(w.VBox):
         self._said[key] = text
         self._latest = key if text else self._latest
         line.value = tone(message_html(text), _TONES[kind], surface="ui") if text else ""
+
+    def _show_summary(self, *, active: bool, dirty: bool, note: str) -> None:
+        """The line under the selector: the active mark, the unsaved mark, a usability `note`
+        (plain, `code` spans marked)."""
+        marks = ["<b>★ active for %%translate</b>"] if active else []
+        if dirty:
+            marks.append(tone("● unsaved changes", "warn", surface="ui"))
+        if note:
+            marks.append(message_html(note))
+        self.summary.value = " · ".join(marks)
 
     def _say(self, text: str, kind: str, *, line: w.HTML | None = None) -> None:
         """Show a message on `line` (default: the one beside Test connection)."""
