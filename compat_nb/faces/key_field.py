@@ -1,4 +1,4 @@
-"""The settings panel's API key field: a typed key leaves the password field the moment it arrives.
+"""The settings panel's API key field: a typed key leaves the field the moment it arrives.
 
 Widget state (which a saved notebook carries) holds a key for one sync at most; the key waits
 in a trait that is never synced until Save, and the field's placeholder says which key is used.

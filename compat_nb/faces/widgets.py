@@ -1,6 +1,7 @@
-"""Widget building blocks for the settings panel: labelled fields, buttons, header rows.
+"""Widget building blocks for the settings panel: labelled fields, buttons, rows, message
+lines, header rows.
 
-Generic plumbing with no store or client in it; panel.py composes these into SettingsPanel.
+Generic plumbing with no store or client in it; panel_form.py composes these into the form.
 """
 
 from __future__ import annotations
