@@ -128,7 +128,11 @@ def notebook(rest: list[str]) -> object:
 
     shell = get_ipython()
     magics = shell.magics_manager.registry.get("TranslateMagics") if shell else None
-    run_command(args, default_to=getattr(magics, "target_language", None))
+    run_command(
+        args,
+        default_to=getattr(magics, "target_language", None),
+        record=bool(getattr(magics, "record_history", True)),
+    )
     return None
 
 

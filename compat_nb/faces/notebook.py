@@ -195,9 +195,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_command(
-    args: argparse.Namespace, *, default_to: str | None = None
+    args: argparse.Namespace, *, default_to: str | None = None, record: bool = True
 ) -> list[NotebookTranslation]:
-    """Run a parsed notebook command; print one summary per file."""
+    """Run a parsed notebook command; print one summary per file. `record`: rows in the run
+    history (`%config TranslateMagics.record_history` in a cell)."""
     overrides = {
         "model": args.model,
         "base_url": args.base_url,
@@ -220,6 +221,7 @@ def run_command(
         glossary=args.glossary,
         concurrency=args.concurrency,
         chunk_chars=args.chunk_chars,
+        record=record,
         **{k: v for k, v in overrides.items() if v is not None},
     )
     for report in reports:

@@ -9,6 +9,7 @@ segments; `Document.assemble` puts translations back, leaving everything else by
 from __future__ import annotations
 
 import copy
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -116,6 +117,7 @@ class Document:
         self.units: list[Unit] = []
         self.skipped: list[str] = []  # code cells left alone with --comments, and why
         raw = _read_text(path)
+        self.sha256 = hashlib.sha256(raw.encode("utf-8")).hexdigest()  # the file as read
         if self.kind == "ipynb":
             self._read_notebook(raw, comments=comments, chunk_chars=chunk_chars)
         else:
@@ -123,6 +125,11 @@ class Document:
             self.front_matter = match.group(0) if match else ""
             body = raw[len(self.front_matter) :]
             self.units.append(Unit(None, "markdown", body, _spans(body, chunk_chars)))
+
+    @property
+    def prose_chars(self) -> int:
+        """Characters of the text sent for translation."""
+        return sum(len(p.text) for u in self.units for p in u.parts)
 
     def _read_notebook(self, raw: str, *, comments: bool, chunk_chars: int) -> None:
         import nbformat

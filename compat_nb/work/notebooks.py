@@ -10,20 +10,23 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..config import bounds
 from ..config.presets import Preset
 from ..errors import CompatError, ConfigError
-from ..wire.protocol import Usage
+from ..wire.protocol import Usage, cost_of
+from . import history
 from .anchors import Heading, headings
 from .documents import Document, Part, verify
 from .glossary import Glossary, Term, load_glossary
 from .languages import Language, resolve_language
 from .notebook_files import already_exists, expand_paths, output_path, write_new
+from .notebook_report import Failure, NotebookTranslation, history_row
 from .protected import restore
 
 __all__ = ["NotebookTranslation", "translate_notebooks"]
@@ -36,67 +39,8 @@ _KINDS = {
     "docstring": "The text is a Python docstring: keep its layout, parameter names, "
     "identifiers and any reStructuredText or doctest lines as they are.",
 }
+_INTERRUPTED = "interrupted: nothing was written; the pieces done are cached"
 _HINTS = 20  # at most this many already-chosen heading translations go with one piece
-
-
-@dataclass(frozen=True)
-class Failure:
-    """A part left in the source language: where, what it began with, and why."""
-
-    where: str
-    text: str
-    reason: str
-
-
-@dataclass
-class NotebookTranslation:
-    """What translating one notebook or Markdown file did.
-
-    `output` is the file written (None when nothing was). Counts: `cells` (cells whose prose
-    was translated, in full or in part), `pieces` (parts sent or taken from the cache),
-    `cached` (of those, from the cache), `failed` (left in the source language, marked with
-    an HTML comment in the cell). `glossary_misses`: (cell, term) for each required term a
-    translation lacks. `kept_cells`: code cells left alone with `comments=True`, and why.
-    `seconds` wall time; `usage` and `cost` (USD, from the preset's prices) for what was
-    fetched, not what came from the cache.
-    """
-
-    source: Path
-    output: Path | None
-    target: str
-    cells: int = 0
-    pieces: int = 0
-    cached: int = 0
-    failed: list[Failure] = field(default_factory=list)
-    glossary_misses: list[tuple[str, str]] = field(default_factory=list)
-    kept_cells: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    usage: Usage | None = None
-    cost: float | None = None
-
-    def summary(self) -> str:
-        """One line of counts, then one line per failure and glossary miss."""
-        where = f" → {self.output}" if self.output else " (not written)"
-        parts = [
-            f"{self.source}{where}: {self.cells} cells, {self.pieces} pieces "
-            f"({self.cached} from the cache), {len(self.failed)} failed, {self.seconds:.1f} s"
-        ]
-        if self.usage and self.usage.total_tokens:
-            parts[0] += f", {self.usage.total_tokens} tokens"
-        if self.cost:
-            parts[0] += f", ${self.cost:.4f}"
-        parts += [f"  ⚠ {f.where}: not translated ({f.reason}): {f.text!r}" for f in self.failed]
-        parts += [
-            f"  ⚠ {w}: glossary term {t!r} not in the translation" for w, t in self.glossary_misses
-        ]
-        parts += [f"  · {k} (code left as it was)" for k in self.kept_cells]
-        return "\n".join(parts)
-
-    def __str__(self) -> str:
-        return self.summary()
-
-    def _repr_markdown_(self) -> str:
-        return "```text\n" + self.summary() + "\n```"
 
 
 @dataclass
@@ -160,6 +104,8 @@ class _Run:
             )
         self.done: dict[str, _Done] = {}
         self.chosen: list[dict[str, str]] = [{} for _ in docs]  # heading -> its translation
+        self.started = time.perf_counter()
+        self.group = uuid.uuid4().hex[:12] if len(docs) > 1 else None  # ties a command's rows
 
     def _messages(self, job: _Job) -> list[dict[str, str]]:
         from .translation import build_messages
@@ -196,6 +142,7 @@ class _Run:
         from .cache import CachedAnswer, get_cache
         from .translation import clean_output
 
+        self.started = time.perf_counter()
         cache, client = get_cache(), get_client()
         hits = cache.get_many(j.key for j in self.jobs)
         gate = asyncio.Semaphore(max(1, concurrency))
@@ -241,7 +188,8 @@ class _Run:
         await asyncio.gather(*(one(job) for job in self.jobs))
 
     def result(self, d: int) -> tuple[dict[int, str], NotebookTranslation]:
-        """The assembled text of each of document d's units, and its report (no output yet)."""
+        """The assembled text of each of document d's units, and its report (no output yet);
+        a part not done (the run was interrupted) is a failure."""
         doc = self.docs[d]
         report = NotebookTranslation(doc.path, None, self.language.tag)
         report.kept_cells = list(doc.skipped)
@@ -275,7 +223,23 @@ class _Run:
                     for term in Glossary.misses(job.terms, outcome.text):
                         report.glossary_misses.append((unit.where(i), term.source))
         report.usage = _summed(usages)
+        report.cost = cost_of(self.preset, report.usage)
+        report.seconds = time.perf_counter() - self.started
         return texts, report
+
+    def row(self, d: int, report: NotebookTranslation, error: str | None = None) -> dict[str, Any]:
+        """Document d's row in the run history."""
+        doc = self.docs[d]
+        return history_row(
+            report,
+            self.preset,
+            target=self.language,
+            source=self.source,
+            digest=doc.sha256,
+            prose_chars=doc.prose_chars,
+            group=self.group,
+            error=error,
+        )
 
 
 def _changed_headings(before: list[Heading], after: list[Heading]) -> str:
@@ -318,6 +282,7 @@ def translate_notebooks(
     on_piece: Callable[[int, int, bool], None] = lambda doc, unit, cached: None,
     runner: Callable[[Any], Any] | None = None,
     default_to: str | None = None,
+    record: bool = True,
     **overrides: Any,
 ) -> list[NotebookTranslation]:
     """Translate notebooks (.ipynb) and Markdown files (.md) into `to` (a tag or a name).
@@ -334,7 +299,8 @@ def translate_notebooks(
     `on_plan([(file name, [parts per cell])])` is called once before the first request and
     `on_piece(document, cell unit, cached)` as each part finishes; `runner` runs the
     coroutine (default: `run_sync`). Ctrl-C stops the run (KeyboardInterrupt) and writes
-    nothing; the finished pieces stay in the cache.
+    nothing; the finished pieces stay in the cache. Each file leaves one row in the run
+    history (kind "notebook"; also when interrupted or not written) unless `record` is False.
     """
     from ..wire.aio import run_sync
     from .translation import resolve_preset
@@ -365,22 +331,32 @@ def translate_notebooks(
     docs = [Document(f, comments=comments, chunk_chars=chunk_chars) for f in files]
     run = _Run(docs, chosen, language, source_language, terms, on_piece)
     on_plan([(d.path.name, [len(u.parts) for u in d.units]) for d in docs])
-    started = time.perf_counter()
-    (runner or run_sync)(run.run(concurrency))
+    rows: list[dict[str, Any]] = []
     reports = []
-    from ..wire.protocol import cost_of
-
-    for d, (doc, dest) in enumerate(zip(docs, targets, strict=True)):
-        texts, report = run.result(d)
-        provenance = {"source": doc.path.name, "model": chosen.model, "preset": chosen.name}
-        if source_language:
-            provenance["source_language"] = source_language.tag
-        translated = doc.assemble(
-            texts, tag=language.tag, bilingual=bilingual, provenance=provenance
-        )
-        verify(doc, translated, comments=comments, bilingual=bilingual)
-        write_new(dest, translated, force=force)
-        report.output, report.seconds = dest, time.perf_counter() - started
-        report.cost = cost_of(chosen, report.usage)
-        reports.append(report)
+    try:
+        try:
+            (runner or run_sync)(run.run(concurrency))
+        except KeyboardInterrupt:
+            rows += [run.row(d, run.result(d)[1], _INTERRUPTED) for d in range(len(docs))]
+            raise
+        for d, (doc, dest) in enumerate(zip(docs, targets, strict=True)):
+            texts, report = run.result(d)
+            provenance = {"source": doc.path.name, "model": chosen.model, "preset": chosen.name}
+            if source_language:
+                provenance["source_language"] = source_language.tag
+            try:
+                translated = doc.assemble(
+                    texts, tag=language.tag, bilingual=bilingual, provenance=provenance
+                )
+                verify(doc, translated, comments=comments, bilingual=bilingual)
+                write_new(dest, translated, force=force)
+            except CompatError as exc:
+                rows.append(run.row(d, report, exc.message))
+                raise
+            report.output = dest
+            rows.append(run.row(d, report))
+            reports.append(report)
+    finally:
+        if record:
+            history.record_many(rows)
     return reports
