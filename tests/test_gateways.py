@@ -247,6 +247,22 @@ def test_a_lost_column_is_re_run_alone_and_the_server_then_gets_one_at_a_time(
     assert translation.error is None
 
 
+def test_an_evaluation_keeps_every_cell_on_an_interrupting_server(srv: FaultServer) -> None:
+    server = Interrupting(srv)
+    preset = Preset("llama", srv.base_url, "a")
+    evaluation = compat_nb.evaluate(
+        ["One text.", "Another text."],
+        [preset, preset.replace(model="b")],
+        to="French",
+        cache=False,
+        live=False,
+    )
+    answers = [cell.text for cell in evaluation.cells]
+    assert answers == ["TRANSLATED: ok"] * 4, [cell.error for cell in evaluation.cells]
+    assert len(srv.requests) >= 5  # at least one was lost and asked again
+    assert server.peak >= 2
+
+
 def test_a_preset_sets_its_own_concurrency(srv: FaultServer) -> None:
     lock, active, peak = threading.Lock(), [0], [0]
 

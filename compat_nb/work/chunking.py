@@ -21,7 +21,7 @@ from ..config.presets import Preset
 from ..errors import CompatError, ConfigError
 from ..wire.client import get_client
 from ..wire.protocol import ChatResult, Usage
-from .gates import INTERRUPTS
+from .gates import INTERRUPTS, server_of
 from .pieces import Piece, plan_pieces
 from .translation import Translation, build_messages, clean_output, record_runs
 
@@ -243,7 +243,7 @@ class Batch:
         # The preset's own limit wins, and a server known to interrupt concurrent requests
         # (llama-cpp-python's default) gets one at a time.
         concurrency = min(concurrency, self.preset.concurrency or concurrency)
-        if get_client().quirks.has(self.preset.base_url, INTERRUPTS):
+        if get_client().quirks.has(server_of(self.preset), INTERRUPTS):
             concurrency = 1
         await _translate_pieces(
             iter(self._uses),

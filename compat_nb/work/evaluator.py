@@ -9,13 +9,13 @@ resumes without repeating a paid call. A view (built by `compat_nb.faces`) sees 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import urlsplit
 
 from ..config.presets import Preset
 from ..errors import CompatError, ConfigError, StreamError
@@ -25,6 +25,7 @@ from . import checks, metrics
 from .cache import CachedAnswer, TranslationCache, cache_key
 from .candidates import Candidate
 from .evaluation import Cell, Evaluation
+from .gates import Gates, server_of
 from .judge import JUDGE_PROMPT_VERSION, judge_messages, parse_score
 from .languages import resolve_language
 from .testset import TestItem
@@ -54,35 +55,48 @@ class Outcome:
     result: ChatResult | None = None
     error: str | None = None
     partial: str = ""
-
-
-def server_of(preset: Preset) -> str:
-    """scheme://host:port: the unit a concurrency bound applies to."""
-    parts = urlsplit(preset.base_url)
-    return f"{parts.scheme}://{parts.hostname}:{parts.port or ''}"
+    reason: str = ""  # "interrupted": the server abandoned it (see work/gates.py)
 
 
 async def ask(
-    preset: Preset, messages: Messages, *, stream: bool, gate: asyncio.Semaphore
+    preset: Preset,
+    messages: Messages,
+    *,
+    stream: bool,
+    gate: asyncio.Semaphore | None = None,
+    gates: Gates | None = None,
 ) -> Outcome:
     """One chat request through the shared client (streamed, for the time to first token);
-    failures come back as an Outcome, never raised."""
+    failures come back as an Outcome, never raised. With `gates`, a request a server
+    abandoned for another one is run again alone (llama-cpp-python's interruptions)."""
+    if gates is not None:
+        outcome, _ = await gates.run(
+            preset,
+            lambda: _ask_once(preset, messages, stream),
+            lambda o: o.reason == "interrupted",
+        )
+        return outcome
+    async with gate or contextlib.nullcontext():
+        return await _ask_once(preset, messages, stream)
+
+
+async def _ask_once(preset: Preset, messages: Messages, stream: bool) -> Outcome:
     client = get_client()
-    async with gate:
-        try:
-            if not stream:
-                return Outcome(await client.achat(preset, messages))
-            result: ChatResult | None = None
-            async for item in client.astream(preset, messages):
-                if isinstance(item, ChatResult):
-                    result = item
-            return Outcome(result)
-        except StreamError as exc:
-            return Outcome(error=preset.redact(exc.message), partial=exc.partial)
-        except CompatError as exc:
-            return Outcome(error=preset.redact(exc.message))
-        except Exception as exc:  # a bug in one cell must not take the others down
-            return Outcome(error=preset.redact(f"{type(exc).__name__}: {exc}"))
+    try:
+        if not stream:
+            return Outcome(await client.achat(preset, messages))
+        result: ChatResult | None = None
+        async for item in client.astream(preset, messages):
+            if isinstance(item, ChatResult):
+                result = item
+        return Outcome(result)
+    except StreamError as exc:
+        error = preset.redact(exc.message)
+        return Outcome(error=error, partial=exc.partial, reason=exc.reason)
+    except CompatError as exc:
+        return Outcome(error=preset.redact(exc.message), reason=getattr(exc, "reason", ""))
+    except Exception as exc:  # a bug in one cell must not take the others down
+        return Outcome(error=preset.redact(f"{type(exc).__name__}: {exc}"))
 
 
 def _answer_of(result: ChatResult, text: str) -> CachedAnswer:
@@ -117,7 +131,7 @@ class Evaluator:
         self.target_tag = _tag(to)
         self.source_tag = _tag(source) if source else None
         self.view: EvaluationView | None = None
-        self._gates: dict[str, asyncio.Semaphore] = {}
+        self._gates = Gates(self.concurrency)  # per server; interruptions re-run alone
         self._prompts: dict[int, str] = {}
         self._fetched: list[tuple[Translation, Preset, int, str]] = []
 
@@ -185,14 +199,8 @@ class Evaluator:
             return {}
         return self.cache.get_many(keys)
 
-    def _gate(self, preset: Preset) -> asyncio.Semaphore:
-        server = server_of(preset)
-        if server not in self._gates:
-            self._gates[server] = asyncio.Semaphore(self.concurrency)
-        return self._gates[server]
-
     async def _ask(self, preset: Preset, messages: Messages) -> Outcome:
-        return await ask(preset, messages, stream=self.stream, gate=self._gate(preset))
+        return await ask(preset, messages, stream=self.stream, gates=self._gates)
 
     # --- what an answer becomes -------------------------------------------------------------------
 

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import urlsplit
 
 from ..config.presets import Preset
 from ..errors import CompatError
 from ..wire.client import get_client
 
-__all__ = ["INTERRUPTS", "RERUN_NOTE", "Gates", "ServerGate", "interrupted"]
+__all__ = ["INTERRUPTS", "RERUN_NOTE", "Gates", "ServerGate", "interrupted", "server_of"]
+
+T = TypeVar("T")
 
 INTERRUPTS = "interrupts concurrent requests"  # a quirk of a root, kept by the client
 RERUN_NOTE = (
@@ -77,21 +81,28 @@ class ServerGate:
             self._changed.notify_all()
 
 
+def server_of(preset: Preset) -> str:
+    """scheme://host:port: the unit a concurrency bound applies to (two API roots on one
+    port are one server, which interrupts or queues them alike)."""
+    parts = urlsplit(preset.base_url)
+    return f"{parts.scheme}://{parts.hostname}:{parts.port or ''}"
+
+
 class Gates:
-    """One ServerGate per API root, for one run of many requests (a comparison)."""
+    """One ServerGate per server, for one run of many requests (a comparison, an evaluation)."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._gates: dict[str, ServerGate] = {}
 
     def of(self, preset: Preset) -> ServerGate:
-        root = preset.base_url
-        gate = self._gates.get(root)
+        server = server_of(preset)
+        gate = self._gates.get(server)
         if gate is None:
             limit = min(self.limit, preset.concurrency or self.limit)
-            if get_client().quirks.has(root, INTERRUPTS):
+            if get_client().quirks.has(server, INTERRUPTS):
                 limit = 1
-            gate = self._gates[root] = ServerGate(limit)
+            gate = self._gates[server] = ServerGate(limit)
         else:
             # Two presets on one server: the stricter limit wins.
             gate.limit = min(gate.limit, preset.concurrency or gate.limit)
@@ -100,5 +111,20 @@ class Gates:
     async def interrupting(self, preset: Preset) -> None:
         """The server at this preset's root interrupts concurrent requests: one at a time,
         here and for the rest of the session."""
-        get_client().quirks.add(preset.base_url, INTERRUPTS)
+        get_client().quirks.add(server_of(preset), INTERRUPTS)
         await self.of(preset).serialize()
+
+    async def run(
+        self, preset: Preset, request: Callable[[], Awaitable[T]], lost: Callable[[T], bool]
+    ) -> tuple[T, bool]:
+        """request() in its turn at the preset's server; if `lost(outcome)` says the server
+        abandoned it, and another request shared the server meanwhile, once more alone.
+        Returns (the outcome, whether it was re-run)."""
+        gate = self.of(preset)
+        async with gate.slot() as turn:
+            outcome = await request()
+        if not (lost(outcome) and turn.overlapped):
+            return outcome, False
+        await self.interrupting(preset)
+        async with gate.slot(alone=True):
+            return await request(), True
