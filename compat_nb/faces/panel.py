@@ -244,7 +244,9 @@ class SettingsPanel(PresetForm):
         except CompatError as exc:
             self._reply(exc.message, "error")
             return None
-        if report is not None and self.last_report is None and report.base_url == saved.base_url:
+        # A report holds its URL as shown (query values masked): compare it the same way.
+        same = report is not None and report.base_url == shown_url(saved.base_url)
+        if report is not None and self.last_report is None and same:
             self.connection_test.keep(report)
         problems = saved.problems()
         with advice.shown_in("panel"):
