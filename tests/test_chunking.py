@@ -192,7 +192,8 @@ def test_translate_many_runs_a_fixed_pool_and_lets_go_of_finished_pieces(
     results = batch.results()
     assert [r.text for r in results] == [f"TRANSLATED: {t}" for t in texts]
     assert len(server.chat_requests()) == 300  # the repeated text was sent once
-    assert seen["tasks"] <= 4 + 1  # the workers and the run
+    # The workers, the run, and a few of the transport's own (aiohttp's), never one per text.
+    assert seen["tasks"] <= 4 + 1 + 6
     assert batch.outcomes == {}  # each let go once its last text was assembled
 
 

@@ -593,7 +593,8 @@ def test_async_faults_and_retries(server: FakeServer, client: Client) -> None:
                 pass
         assert info.value.partial == "TRANSLATED: Hello"
         stream = client.astream(srv(server), MESSAGES)
-        assert await stream.__anext__() == "TRANSLATED:"
+        # The first delta: one token, or more when the transport read several at once.
+        assert (await stream.__anext__()).startswith("TRANSLATED:")
         await stream.aclose()
         report = await client.atest_connection(srv(server, base_url=server.url))
         assert not report.ok and "did you mean" in (report.error or "")

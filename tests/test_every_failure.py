@@ -261,8 +261,10 @@ def test_every_exception_out_of_the_http_layer(
     quick: Client, monkeypatch: pytest.MonkeyPatch, raised: str, entry: str
 ) -> None:
     transport = _Raising(RAISED[raised])
-    monkeypatch.setattr(quick.pools, "sync", lambda proxy: httpx.Client(transport=transport))
-    monkeypatch.setattr(quick.pools, "aio", lambda proxy: httpx.AsyncClient(transport=transport))
+    monkeypatch.setattr(quick.pools, "sync", lambda proxy, **_: httpx.Client(transport=transport))
+    monkeypatch.setattr(
+        quick.pools, "aio", lambda proxy, **_: httpx.AsyncClient(transport=transport)
+    )
     try:
         message = ENTRIES[entry](Preset("f", "http://127.0.0.1:9/v1", "m"))
     except CompatError as exc:

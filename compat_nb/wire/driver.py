@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from .actions import Action, Body, Budget, Close, Core, Emit, Pump, Read, Send, Sleep
-from .transport import Pools, deadline_scope, reset_deadline, set_deadline
+from .transport import Pools, async_transport, deadline_scope, reset_deadline, set_deadline
 
 __all__ = ["Driver"]
 
@@ -81,7 +81,7 @@ class Driver:
     def _perform(self, action: Action, open_responses: dict[int, httpx.Response]) -> Any:
         try:
             if isinstance(action, Send):
-                http = self.pools.sync(action.proxy)
+                http = self.pools.sync(action.proxy, tls=action.request.url.scheme == "https")
                 action.sent_at = time.perf_counter()
                 response = http.send(action.request, stream=True)
                 open_responses[id(response)] = response
@@ -151,8 +151,9 @@ class Driver:
     async def _aperform(self, action: Action, open_responses: dict[int, httpx.Response]) -> Any:
         try:
             if isinstance(action, Send):
-                http = self.pools.aio(action.proxy)
-                if not self._async_ready:
+                tls = action.request.url.scheme == "https"
+                http = self.pools.aio(action.proxy, tls=tls)
+                if not self._async_ready and async_transport() == "httpx":
                     # The first async connection loads anyio's backend (~50 ms): done here,
                     # before the clock starts, so the first column of a comparison does not
                     # carry the process's setup.

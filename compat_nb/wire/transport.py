@@ -321,16 +321,52 @@ def _bounded(transport: Any, wrap: type) -> Any:
 
 
 _ssl_context: ssl.SSLContext | None = None
+_no_ca_context: ssl.SSLContext | None = None
 _ssl_lock = threading.Lock()
 
 
 def _shared_ssl_context() -> ssl.SSLContext:
-    # One context for every pool: loading the CA bundle costs ~1 MB and tens of ms each time.
+    # One context for every pool, built on the first https request: loading the CA bundle
+    # costs ~1 MB and tens of ms, which a notebook talking to a local server never needs.
     global _ssl_context
     with _ssl_lock:
         if _ssl_context is None:
             _ssl_context = httpx.create_ssl_context()
         return _ssl_context
+
+
+def _plain_only_context() -> ssl.SSLContext:
+    """The context a pool for plain-http origins is built with (httpx wants one): it verifies
+    certificates but trusts none, so a TLS connection through it could only fail, never go
+    unverified; such pools only ever see http:// requests anyway."""
+    global _no_ca_context
+    with _ssl_lock:
+        if _no_ca_context is None:
+            _no_ca_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        return _no_ca_context
+
+
+def _time_left() -> float | None:
+    deadline = _DEADLINE.get()
+    return None if deadline is None else deadline - time.monotonic()
+
+
+def async_transport() -> str:
+    """ "aiohttp" when it is installed (and $COMPAT_NB_ASYNC_TRANSPORT does not say "httpx"),
+    else "httpx": which transport the async pools use."""
+    wanted = os.environ.get("COMPAT_NB_ASYNC_TRANSPORT", "").strip().lower()
+    if wanted == "httpx":
+        return "httpx"
+    try:
+        import aiohttp  # noqa: F401
+    except ImportError:
+        if wanted == "aiohttp":
+            raise ConfigError(
+                "$COMPAT_NB_ASYNC_TRANSPORT is aiohttp, which is not installed: "
+                '`pip install "compat_nb[aiohttp]"`, or unset the variable.'
+            ) from None
+        return "httpx"
+    return "aiohttp"
 
 
 # --- pools -----------------------------------------------------------------------------------
@@ -339,55 +375,83 @@ def _shared_ssl_context() -> ssl.SSLContext:
 class Pools:
     """httpx clients by proxy (None: direct), one set for sync use and one per event loop.
 
-    An event loop's clients are closed when `asyncio.run` (or anything calling
-    `loop.shutdown_asyncgens()`) ends it, and forgotten when a loop is found closed, so any
-    pattern of event loops leaves neither sockets nor memory behind.
+    Plain-http and https origins get separate sync pools, so no SSL context is built until an
+    https request is made. The async clients run on aiohttp's connections when it is installed
+    (`aio_transport.py`), on httpx's own otherwise. An event loop's clients are closed when
+    `asyncio.run` (or anything calling `loop.shutdown_asyncgens()`) ends it, and forgotten
+    when a loop is found closed, so any pattern of event loops leaves neither sockets nor
+    memory behind.
     """
 
     def __init__(self, limits: httpx.Limits) -> None:
         self.limits = limits
         self._lock = threading.Lock()
-        self._sync: dict[str | None, httpx.Client] = {}
+        self._sync: dict[tuple[str | None, bool], httpx.Client] = {}
         self._async: dict[asyncio.AbstractEventLoop, _LoopPools] = {}
 
     def _client_kwargs(self) -> dict[str, Any]:
         # Redirects are followed by the client's own policy; proxies come from proxy_for.
         return {"follow_redirects": False, "trust_env": False, "timeout": None}
 
-    def sync(self, proxy: ProxyChoice | None) -> httpx.Client:
+    @staticmethod
+    def _needs_tls(proxy: str | None, tls: bool) -> bool:
+        return tls or bool(proxy and proxy.lower().startswith("https:"))
+
+    def sync(self, proxy: ProxyChoice | None, *, tls: bool = False) -> httpx.Client:
+        """The client for requests through `proxy`; `tls`: to an https origin."""
         key = proxy.url if proxy else None
+        tls = self._needs_tls(key, tls)
         with self._lock:
-            client = self._sync.get(key)
+            client = self._sync.get((key, tls))
             if client is None:
+                verify = _shared_ssl_context() if tls else _plain_only_context()
                 transport = httpx.HTTPTransport(
-                    verify=_shared_ssl_context(), limits=self.limits, proxy=key, trust_env=False
+                    verify=verify, limits=self.limits, proxy=key, trust_env=False
                 )
                 client = httpx.Client(
                     transport=_bounded(transport, _Backend), **self._client_kwargs()
                 )
-                self._sync[key] = client
+                self._sync[(key, tls)] = client
             return client
 
-    def aio(self, proxy: ProxyChoice | None) -> httpx.AsyncClient:
+    def aio(self, proxy: ProxyChoice | None, *, tls: bool = False) -> httpx.AsyncClient:
+        """The running loop's client for requests through `proxy`; `tls`: to an https origin."""
         loop = asyncio.get_running_loop()
         key = proxy.url if proxy else None
+        kind = async_transport()
+        if kind == "aiohttp" and key is not None and key.lower().startswith("socks"):
+            kind = "httpx"  # aiohttp speaks no SOCKS
+        tls = self._needs_tls(key, tls) and kind == "httpx"  # aiohttp picks TLS per request
         with self._lock:
             stale = self._forget_closed_loops()
             pools = self._async.get(loop)
             if pools is None:
                 pools = self._async[loop] = _LoopPools(self, loop)
-            client = pools.clients.get(key)
+            client = pools.clients.get((key, tls, kind))
             if client is None:
-                transport = httpx.AsyncHTTPTransport(
-                    verify=_shared_ssl_context(), limits=self.limits, proxy=key, trust_env=False
-                )
                 client = httpx.AsyncClient(
-                    transport=_bounded(transport, _ABackend), **self._client_kwargs()
+                    transport=self._async_transport(kind, key, tls), **self._client_kwargs()
                 )
-                pools.clients[key] = client
+                pools.clients[(key, tls, kind)] = client
         for old in stale:
             old.detach()
         return client
+
+    def _async_transport(self, kind: str, proxy: str | None, tls: bool) -> Any:
+        if kind == "aiohttp":
+            from .aio_transport import AiohttpTransport
+
+            return AiohttpTransport(
+                limits=self.limits,
+                ssl_context=_shared_ssl_context,
+                proxy=proxy,
+                time_left=_time_left,
+            )
+        verify = _shared_ssl_context() if tls else _plain_only_context()
+        transport = httpx.AsyncHTTPTransport(
+            verify=verify, limits=self.limits, proxy=proxy, trust_env=False
+        )
+        return _bounded(transport, _ABackend)
 
     def _forget_closed_loops(self) -> list[_LoopPools]:
         """Drop the pools of loops closed without shutdown_asyncgens() (which could not run
@@ -443,7 +507,7 @@ class _LoopPools:
     """The clients of one event loop, closed when that loop shuts its async generators down."""
 
     def __init__(self, owner: Pools, loop: asyncio.AbstractEventLoop) -> None:
-        self.clients: dict[str | None, httpx.AsyncClient] = {}
+        self.clients: dict[tuple[str | None, bool, str], httpx.AsyncClient] = {}
         self._watch = self._closer(owner, loop)
         # Advanced to its first `yield` now, so the loop's asyncgen hooks register it and
         # `shutdown_asyncgens()` (which asyncio.run calls) runs its `finally` on this loop.
