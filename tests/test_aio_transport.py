@@ -164,3 +164,40 @@ def test_connections_are_kept_alive_and_the_deadline_holds_at_every_read(
     kept, error, _took = asyncio.run(run())
     assert kept == 1  # five requests, one connection
     assert error is httpx.ReadTimeout  # cut at the deadline, not after the 5 s trickle
+
+
+@pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
+def test_no_ssl_context_is_built_until_an_https_server_is_asked(
+    transport: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from server import FakeServer
+
+    from compat_nb import Client, Preset
+    from compat_nb.errors import CompatError
+    from compat_nb.wire import transport as wire_transport
+
+    monkeypatch.setenv("COMPAT_NB_ASYNC_TRANSPORT", transport)
+    built: list[str] = []
+    monkeypatch.setattr(wire_transport, "_ssl_context", None)
+    real = wire_transport._shared_ssl_context
+
+    def counted() -> ssl.SSLContext:
+        built.append("context")
+        return real()
+
+    monkeypatch.setattr(wire_transport, "_shared_ssl_context", counted)
+    client = Client()
+    messages = [{"role": "user", "content": "Hi"}]
+    try:
+        with FakeServer() as server:
+            local = Preset("local", server.base_url, "test-model")
+            assert client.chat(local, messages).text == "TRANSLATED: Hi"
+            assert "".join(x for x in client.stream(local, messages) if isinstance(x, str))
+            assert asyncio.run(client.achat(local, messages)).text == "TRANSLATED: Hi"
+        assert built == []  # a local server over plain http: no CA bundle loaded
+        remote = Preset("remote", f"https://127.0.0.1:{closed_port()}/v1", "m")
+        with pytest.raises(CompatError):
+            client.chat(remote, messages)
+        assert built  # the first https request built it
+    finally:
+        client.close()
