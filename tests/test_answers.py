@@ -217,6 +217,19 @@ def test_every_unknown_route_answer_hints_at_v1(srv: FaultServer, answer: bytes)
 # --- parameters the server refuses ------------------------------------------------------------
 
 
+def test_a_cell_says_what_was_changed_to_get_its_answer(
+    srv: FaultServer, ip: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    refusal = {"error": {"message": "Streaming is not supported.", "param": "stream"}}
+    srv.script(response(400, refusal))
+    get_store().save(preset(srv))
+    result = ip.run_cell("%%translate -p f\nHello")
+    assert result.error_in_exec is None
+    shown = capsys.readouterr()
+    assert "TRANSLATED: ok" in shown.out
+    assert "Note: The server refused to stream this model's answer" in shown.err
+
+
 def test_a_model_that_cannot_stream_is_asked_without_and_remembered(srv: FaultServer) -> None:
     refusal = {
         "error": {
