@@ -83,16 +83,19 @@ def test_preset_normalises_its_fields() -> None:
     assert preset.replace(base_url="http://x/v1/models/").base_url == "http://x/v1"
 
 
-def test_preset_without_base_url_names_what_is_missing() -> None:
+@pytest.mark.parametrize(("where", "fix"), [("terminal", "--base-url"), ("python", "base_url=")])
+def test_preset_without_base_url_names_what_is_missing(where: str, fix: str) -> None:
+    from compat_nb.config.advice import shown_in
+
     preset = Preset("Half", model="m")
     assert not preset.usable
     assert preset.problems() == ["Base URL is empty"]
-    with pytest.raises(ConfigError) as info:
+    with shown_in(where), pytest.raises(ConfigError) as info:
         preset.require_usable()
     assert "'Half'" in str(info.value)
     assert "Base URL is empty" in str(info.value)
     assert "Model name" not in str(info.value)
-    assert "--base-url" in str(info.value)  # the fix is named
+    assert fix in str(info.value)  # the fix is named, in the words of where it is read
 
 
 def test_preset_without_model_names_what_is_missing() -> None:
