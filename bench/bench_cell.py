@@ -48,6 +48,8 @@ def kernel(base: str) -> Iterator[tuple[Any, Any]]:
             "%load_ext compat_nb\nimport compat_nb\n"
             f"compat_nb.get_store().save(compat_nb.Preset('Bench', {base!r}, 'bench-model'))\n"
             "%translate use Bench\n%config TranslateMagics.record_history = False\n"
+            # A 10 MB answer in 64-character chunks is 42 MB of SSE, past the default cap.
+            "compat_nb.get_client().max_response_bytes = 2**30\n"
         )
         execute(manager, client, setup, timeout=60)
         execute(manager, client, "%%translate -t French\nwarm up", timeout=60)

@@ -7,20 +7,22 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from typing import TYPE_CHECKING
 
 from ..config.presets import Preset
 from ..errors import CompatError, StreamError
 from ..wire.aio import run_sync
 from ..wire.client import get_client
 from ..wire.protocol import ChatResult
-from ..work.chunking import Batch
-from ..work.comparison import Comparison, ComparisonSession
 from ..work.translation import Translation, build_messages, language_name, record
 from . import display
-from .api import live_grid
 from .display import StreamDisplay, result_bundle
-from .live import Progress
 from .options import CellOptions, CellSettings
+
+if TYPE_CHECKING:
+    # Comparisons and long texts import their engines when a cell asks for them: the first
+    # plain %%translate of a session does not load them.
+    from ..work.comparison import Comparison
 
 __all__ = ["CellFailure", "compare_in_cell", "translate_in_cell", "translate_long_in_cell"]
 
@@ -108,6 +110,9 @@ def compare_in_cell(
     settings: CellSettings, cell: str, candidates: list[Preset], opts: CellOptions
 ) -> Comparison:
     """`%%translate` with several -p/-m or --runs: live columns, then the figures."""
+    from ..work.comparison import ComparisonSession
+    from .api import live_grid
+
     session = ComparisonSession(
         cell,
         candidates,
@@ -140,6 +145,9 @@ def translate_long_in_cell(
     Ctrl-C keeps what is done, as a short cell keeps its partial text: the pieces translated
     so far, the others as their original, marked.
     """
+    from ..work.chunking import Batch
+    from .live import Progress
+
     bar = Progress(kernel=display.in_kernel(), rate=settings.display_rate)
     batch = Batch(
         [text],
