@@ -351,20 +351,29 @@ def _time_left() -> float | None:
     return None if deadline is None else deadline - time.monotonic()
 
 
+_aiohttp_found: bool | None = None  # looked for once: an import per request costs
+
+
 def async_transport() -> str:
     """ "aiohttp" when it is installed (and $COMPAT_NB_ASYNC_TRANSPORT does not say "httpx"),
     else "httpx": which transport the async pools use."""
+    global _aiohttp_found
     wanted = os.environ.get("COMPAT_NB_ASYNC_TRANSPORT", "").strip().lower()
     if wanted == "httpx":
         return "httpx"
-    try:
-        import aiohttp  # noqa: F401
-    except ImportError:
+    if _aiohttp_found is None:
+        try:
+            import aiohttp  # noqa: F401
+        except ImportError:
+            _aiohttp_found = False
+        else:
+            _aiohttp_found = True
+    if not _aiohttp_found:
         if wanted == "aiohttp":
             raise ConfigError(
                 "$COMPAT_NB_ASYNC_TRANSPORT is aiohttp, which is not installed: "
                 '`pip install "compat_nb[aiohttp]"`, or unset the variable.'
-            ) from None
+            )
         return "httpx"
     return "aiohttp"
 
