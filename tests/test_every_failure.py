@@ -203,14 +203,22 @@ def _check(message: str) -> None:
     assert "sk-MARKER" not in message  # an exception's own text is never quoted blindly
 
 
+# A GET has no body to be cut off while sending, and a cell's text is not megabytes long:
+# those pairs are not made, rather than made and skipped.
+_ENTRY_FAULTS = [
+    (fault, entry)
+    for fault in [*SERVER_FAULTS, *OTHER_FAULTS]
+    for entry in ENTRIES
+    if not (fault.startswith("write error") and entry.endswith("test_connection"))
+]
+_CELL_FAULTS = [f for f in [*SERVER_FAULTS, *OTHER_FAULTS] if not f.startswith("write error")]
+
+
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("entry", list(ENTRIES))
-@pytest.mark.parametrize("fault", [*SERVER_FAULTS, *OTHER_FAULTS])
+@pytest.mark.parametrize(("fault", "entry"), _ENTRY_FAULTS)
 def test_every_server_fault_through_every_entry_point(
     quick: Client, monkeypatch: pytest.MonkeyPatch, fault: str, entry: str
 ) -> None:
-    if fault.startswith("write error") and entry.endswith("test_connection"):
-        pytest.skip("a GET has no body to be cut off while sending")
     with ExitStack() as stack:
         preset = _fault_preset(fault, stack, monkeypatch)
         try:
@@ -223,7 +231,7 @@ def test_every_server_fault_through_every_entry_point(
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("cell", list(CELLS))
-@pytest.mark.parametrize("fault", [*SERVER_FAULTS, *OTHER_FAULTS])
+@pytest.mark.parametrize("fault", _CELL_FAULTS)
 def test_every_server_fault_in_a_cell(
     quick: Client,
     monkeypatch: pytest.MonkeyPatch,
@@ -232,8 +240,6 @@ def test_every_server_fault_in_a_cell(
     fault: str,
     cell: str,
 ) -> None:
-    if fault.startswith("write error"):
-        pytest.skip("a cell's text is not megabytes long")
     with ExitStack() as stack:
         preset = _fault_preset(fault, stack, monkeypatch)
         get_store().save(preset)
