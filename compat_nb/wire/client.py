@@ -7,6 +7,7 @@ cap. The logic lives in cores (`exchange.py`, `retry.py`) that the sync and asyn
 
 from __future__ import annotations
 
+import atexit
 import json
 import threading
 import time
@@ -287,4 +288,7 @@ def get_client() -> Client:
     with _client_lock:
         if _client is None:
             _client = Client()
+            # Its pools closed at exit, each on its own loop: aiohttp's sessions would
+            # otherwise report themselves unclosed as the interpreter goes.
+            atexit.register(_client.close)
         return _client
