@@ -60,10 +60,11 @@ class SSEDecoder:
             self._error.append(value)
         return None
 
-    def decode_all(self, lines: Iterable[str]) -> list[ServerSentEvent]:
-        """`decode` over lines without line ends (as `LineSplitter` gives them), the events
-        they complete in order; the `data:` lines of a chat stream take the shortest path."""
-        events = []
+    def decode_all(self, lines: Iterable[str]) -> list[str | ServerSentEvent]:
+        """`decode` over lines without line ends (as `LineSplitter` gives them): the events
+        they complete, in order. An event of one `data` line and nothing else (a chat
+        stream's every token) comes as its data alone, a str: no event object, no join."""
+        events: list[str | ServerSentEvent] = []
         data = self._data
         for line in lines:
             if line.startswith("data: "):
@@ -71,6 +72,10 @@ class SSEDecoder:
             elif line:
                 self.decode(line)
                 data = self._data
+            elif len(data) == 1 and self._event is None and not self._error:
+                events.append(data[0])
+                data = self._data = []
+                self._retry = None
             else:
                 event = self._dispatch()
                 data = self._data

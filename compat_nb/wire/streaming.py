@@ -212,8 +212,12 @@ class StreamState:
         if self.done:
             return ""  # blank lines, comments or pings after [DONE]
         out = []
+        chunk = self.acc.feed
         for event in self.decoder.decode_all(self.splitter.feed(data)):
-            delta = self._event(event)
+            if isinstance(event, str):  # one data line: a chunk, or [DONE]
+                delta = chunk(event) if event[:1] == "{" else self._event(ServerSentEvent(event))
+            else:
+                delta = self._event(event)
             if delta:
                 out.append(delta)
             elif self.done:
