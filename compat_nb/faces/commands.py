@@ -17,7 +17,7 @@ from ..config.urls import shown_url
 from ..errors import ConfigError
 from ..work.history import RunHistory, recent
 from ..work.table import Table
-from . import display, helptext, preset_commands
+from . import display, helptext, preset_commands, server_commands
 from .helptext import command_parser
 from .options import parse_flags
 
@@ -144,8 +144,8 @@ _COMMANDS: dict[str, Callable[[list[str]], object]] = {
     "set": preset_commands.set_fields,
     "key": preset_commands.key,
     "delete": preset_commands.delete,
-    "models": preset_commands.models,
-    "test": preset_commands.test,
+    "models": server_commands.models,
+    "test": server_commands.test,
     "settings": settings,
     "history": history,
     "local": local,

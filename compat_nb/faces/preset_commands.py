@@ -1,7 +1,7 @@
 """What the settings panel does, as `%translate` commands that work in any front end.
 
-`new`, `set`, `key`, `delete`, `show` edit presets through the same store the panel writes;
-`models` and `test` ask any server, saved or not, for its model list. A key is only ever
+`new`, `set`, `key`, `delete`, `show` edit presets through the same store the panel writes
+(`models` and `test`, which ask a server, are in server_commands.py). A key is only ever
 read from a hidden prompt, never from the command line (it would be saved in the notebook).
 """
 
@@ -20,13 +20,11 @@ from ..config import advice
 from ..config.bounds import BOUNDS, flag_type, short_repr
 from ..config.presets import Preset
 from ..config.store import get_store
-from ..config.urls import host_of, shown_url
-from ..errors import CompatError, ConfigError
-from .completion import remember_models
+from ..config.urls import shown_url
 from .helptext import command_parser
 from .options import parse_flags
 
-__all__ = ["delete", "key", "models", "new", "set_fields", "show", "test"]
+__all__ = ["delete", "key", "new", "refuse_keys", "set_fields", "show"]
 
 # Preset fields a command may set: flag -> (field, type). Text fields take "" to clear.
 _FIELDS: dict[str, tuple[str, type]] = {
@@ -98,7 +96,7 @@ def _parser(prog: str, usage: str) -> MagicArgumentParser:
     return parser
 
 
-def _refuse_keys(argv: list[str], name: str) -> None:
+def refuse_keys(argv: list[str], name: str) -> None:
     for arg in argv:
         if _KEY_WORDS.match(arg) and not arg.lower().startswith(("--api-key-env", "api_key_env")):
             raise UsageError(
@@ -115,7 +113,7 @@ def _parse(argv: list[str], prog: str, usage: str) -> tuple[str, dict[str, Any],
     if not argv or argv[0].startswith("-"):
         raise UsageError(f"Name the preset first. Usage: {usage}")
     name, rest = argv[0].strip(), argv[1:]
-    _refuse_keys(rest, name)
+    refuse_keys(rest, name)
     assignments = [a for a in rest if "=" in a and not a.startswith("-")]
     flags = [a for a in rest if a not in assignments]
     try:
@@ -245,7 +243,7 @@ def key(argv: list[str]) -> None:
         raise UsageError(f"Name the preset whose key to store. Usage: {usage}")
     name, rest = argv[0], argv[1:]
     if rest and rest != ["--forget"]:
-        _refuse_keys(rest, name)
+        refuse_keys(rest, name)
         raise UsageError(f"Unexpected {' '.join(rest)!r}. Usage: {usage}")
     store = get_store()
     name = store.resolve_name(name)
@@ -350,66 +348,3 @@ def show(argv: list[str]) -> None:
             print(" " * (width + 2) + more)
     if problems:
         print(f"To make it usable: {preset.fix()}.")
-
-
-def _target(argv: list[str], prog: str) -> Preset:
-    """The preset a models/test command asks: NAME, the active one, or `--base-url URL`."""
-    usage = f"{prog} [NAME | --base-url URL [--api-key-env VAR]]"
-    parser = command_parser(prog, usage)
-    parser.add_argument("name", nargs="?")
-    parser.add_argument("--base-url", metavar="URL")
-    parser.add_argument("--api-key-env", metavar="VAR")
-    _refuse_keys(argv, argv[0] if argv and not argv[0].startswith("-") else "NAME")
-    try:
-        args = parse_flags(parser, argv)
-    except UsageError as exc:
-        raise UsageError(f"{exc}. Usage: {usage}") from None
-    store = get_store()
-    if args.base_url:
-        if args.name:
-            raise UsageError(f"Name a preset or give --base-url, not both. Usage: {usage}")
-        preset = Preset("", base_url=args.base_url, api_key_env=args.api_key_env)
-        return preset.replace(name=host_of(preset.base_url))
-    preset = store.get(args.name) if args.name else store.active
-    if args.api_key_env:
-        preset = preset.replace(api_key_env=args.api_key_env)
-    if not preset.base_url:
-        raise ConfigError(f"Preset {preset.name!r} has no Base URL; {preset.fix()}.")
-    return preset
-
-
-def _report(preset: Preset, *, fail: bool) -> Any:
-    from ..wire.client import get_client
-
-    report = get_client().test_connection(preset)
-    if report.ok:
-        remember_models(preset.name, report.model_ids)
-    elif fail:
-        # The request's own error, as a translation would raise it: one wording per failure.
-        raise report.failure or CompatError(report.message)
-    return report
-
-
-def models(argv: list[str]) -> None:
-    """`%translate models [NAME | --base-url URL [--api-key-env VAR]]`: the live model list."""
-    preset = _target(argv, "%translate models")
-    report = _report(preset, fail=True)
-    print(f"{preset.name}: {report.message}")
-    if not report.model_ids:
-        return
-    width = max(len(i) for i in report.model_ids) + 2
-    per_line = max(1, shutil.get_terminal_size().columns // width)
-    ids = list(report.model_ids)
-    for start in range(0, len(ids), per_line):
-        print("".join(i.ljust(width) for i in ids[start : start + per_line]).rstrip())
-
-
-def test(argv: list[str]) -> None:
-    """`%translate test [NAME | --base-url URL]`: reachable? how many models? latency."""
-    preset = _target(argv, "%translate test")
-    report = _report(preset, fail=False)
-    print(f"{preset.name}: {report.message}")
-    if report.model_ids:
-        shown = ", ".join(report.model_ids[:20])
-        more = f" (+{report.model_count - 20} more)" if report.model_count > 20 else ""
-        print(f"Models: {shown}{more}")
