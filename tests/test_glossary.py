@@ -93,3 +93,24 @@ def test_a_bad_glossary_names_the_file_and_the_fault(tmp_path, content, name, me
 def test_a_missing_glossary_file_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="not found: check the path"):
         load_glossary(tmp_path / "nope.csv")
+
+
+def test_selection_finds_what_searching_every_term_finds():
+    """The word index only narrows the search: the terms found are those a search for every
+    term finds, in glossary order, whatever the script, case, punctuation or inflection."""
+    import random
+
+    from compat_nb.work.glossary import _pattern
+
+    tricky = ["C++", "e-mail", "modèle", "机器学习", "_private", "3D model", ".NET", "model"]
+    tricky += ["neural network", "network", "Straße", "GPU, CUDA", "x", "API key", "keys"]
+    rng = random.Random(3)
+    words = [*tricky, "remodel", "E-Mail", "ASP.NET", "networks", "3d MODELS", "strasse"]
+    words += ["x_private", "我喜欢机器学习", "api keys", "modèles", "the", "a", "(C++)"]
+    glossary = Glossary(tuple(Term(t, "T") for t in tricky))
+    for _ in range(400):
+        text = "".join(
+            rng.choice(words) + rng.choice([" ", "", ".", "s ", "-", "\n"]) for _ in range(8)
+        )
+        every = [t for t in glossary.terms if _pattern(t.source, inflected=True).search(text)]
+        assert glossary.select(text) == every, text

@@ -109,6 +109,7 @@ def concrete(hint: str, server: FakeServer) -> str:
         "LANG": "French",
         "TEXT": "formal",
         "VALUE": "x",
+        "FILE": str(ROOT / "tests" / "fixtures" / "glossary" / "terms.csv"),
     }
     hint = hint.replace(HOLE, "Box")
     hint = re.sub(r"\[([^\]]*)\]\.*", "", hint)  # optional parts of a usage line are left out

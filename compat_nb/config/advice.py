@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FRONT_ENDS",
     "add_preset",
+    "change_glossary",
     "choose_preset",
     "edit_fields",
     "front_end",
@@ -139,6 +140,22 @@ def edit_fields(name: str, fields: list[str]) -> str:
     if where == "kernel":
         return f"set it with {command} (or in the panel: {_cmd('settings ' + magic_name(name))})"
     return f"set it with {command}"
+
+
+def change_glossary(preset: Preset) -> str:
+    """How to point a preset at another glossary file, or at none."""
+    where, name = front_end(), preset.name
+    if where == "panel":
+        return "change or empty Glossary file under Advanced"
+    if not _is_saved(preset):
+        return "pass glossary='FILE' (or glossary=None)"
+    if where == "python":
+        return (
+            "pass glossary='FILE' (or glossary=None), or save it in the preset with "
+            f"`store.save(store.get({_py(name)}).replace(glossary='FILE'))` "
+            "(store = compat_nb.get_store())"
+        )
+    return f"set it with {_cmd(f'set {magic_name(name)} glossary=FILE')} (`glossary=` for none)"
 
 
 def store_key(name: str) -> str:

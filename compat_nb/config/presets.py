@@ -153,6 +153,9 @@ class Preset:
     output_price: float | None = None
     deadline: float | None = None  # seconds for a whole answer; None: the client's default
     concurrency: int | None = None  # requests at once to this preset's server
+    # A glossary file (CSV/TSV/JSON, see work/glossary.py): each text is sent with the terms
+    # it contains. Kept as an absolute path, so every kernel and shell reads the same file.
+    glossary: str | None = None
     hint: str | None = field(default=None, compare=False)  # how to make a built-in usable
     # Which key a message should name: "saved" (the store's), "typed" (the panel's field), or
     # None (given in code). Never saved; the key itself stays in api_key.
@@ -179,6 +182,7 @@ class Preset:
                 "the API key field, and the model's id (e.g. llama3.2) as Model name."
             )
         object.__setattr__(self, "headers", dict(self.headers or {}))
+        self._check_glossary()
         self._check_key()
         self._check_headers()
         self._check_ranges()
@@ -208,6 +212,31 @@ class Preset:
         del env
         if problem:
             raise ConfigError(f"Preset {self.name!r}: the environment variable name {problem}.")
+
+    def _check_glossary(self) -> None:
+        """A path, spelled once: `~` expanded, made absolute (from the working folder). That
+        the file reads as a glossary is checked where it is set and where it is used."""
+        value = self.glossary
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(
+                f"Preset {self.name!r}: glossary is the path of a CSV, TSV or JSON file, not "
+                f"{short_repr(value)}."
+            )
+        value = (value or "").strip()
+        if starts_like_key(value):
+            raise ConfigError(
+                f"Preset {self.name!r}: the glossary looks like an API key, and presets are "
+                "saved in plain text. Give the path of a glossary file; put a key in API key."
+            )
+        if any(ord(c) < 32 for c in value):
+            raise ConfigError(
+                f"Preset {self.name!r}: the glossary path holds a line break or a control "
+                "character; give the path of one file."
+            )
+        path = os.path.abspath(os.path.expanduser(value)) if value else None
+        object.__setattr__(self, "glossary", path)
 
     def _check_headers(self) -> None:
         for header, value in self.headers.items():

@@ -116,9 +116,11 @@ def translate_many(
     Results keep the input order (a Series keeps its index and name). At most `concurrency`
     requests run at once; texts longer than `chunk_chars` go in pieces. A failed text is a
     Translation with `.error` (in a Series: None, with a warning); run again to retry only
-    the failures. Runs inside Dask's `map_partitions`: pass a Preset object (a name resolves
-    in each worker's own store), ideally with `api_key_env` rather than a key, which would
-    travel to the workers inside the pickled Preset.
+    the failures. With a preset glossary, each Translation lists the terms it did not follow
+    in `.glossary_misses` (a Series: a warning counts them). Runs inside Dask's
+    `map_partitions`: pass a Preset object (a name resolves in each worker's own store),
+    ideally with `api_key_env` rather than a key, which would travel to the workers inside
+    the pickled Preset.
     """
     items, series = texts_of(texts)
     resolved = resolve_preset(preset, **overrides)
@@ -127,9 +129,12 @@ def translate_many(
     kernel = display.in_kernel()
     bar = Progress(kernel=kernel) if (kernel if progress is None else progress) else None
     failed: list[str] = []
+    unfollowed: list[str] = []  # per text, the first glossary term it did not follow
 
     def text_only(translation: Translation) -> str | None:
         # A Series keeps the text alone: a Translation per row would hold ~1 KB each.
+        if translation.glossary_misses:
+            unfollowed.append(translation.glossary_misses[0].shown)
         if translation.error:
             failed.append(translation.error)
             return None
@@ -151,12 +156,19 @@ def translate_many(
     )
     if series is None:
         return results
-    if failed:
-        import warnings
+    import warnings
 
+    if failed:
         warnings.warn(
             f"{len(failed)} of {len(items)} texts failed and are left missing; run again to "
             f"retry only those. First: {failed[0]}",
+            stacklevel=2,
+        )
+    if unfollowed:
+        warnings.warn(
+            f"{len(unfollowed)} of {len(items)} translations do not use a glossary term as "
+            f"given (first: {unfollowed[0]}); pass a list instead of a Series to get each "
+            "Translation's .glossary_misses.",
             stacklevel=2,
         )
     return type(series)(results, index=series.index, name=series.name, dtype=object)

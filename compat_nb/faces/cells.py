@@ -14,7 +14,7 @@ from ..errors import CompatError, StreamError
 from ..wire.aio import run_sync
 from ..wire.client import get_client
 from ..wire.protocol import ChatResult
-from ..work.translation import Translation, build_messages, language_name, record
+from ..work.translation import Translation, language_name, prompt_for, record
 from . import display
 from .display import StreamDisplay, result_bundle
 from .options import CellOptions, CellSettings
@@ -40,7 +40,7 @@ def translate_in_cell(
     source = language_name(source) if source else None
     if len(text) > settings.chunk_chars:
         return translate_long_in_cell(settings, text, preset, opts, target=target, source=source)
-    messages = build_messages(text, to=target, source=source, system=preset.system_prompt)
+    messages, terms = prompt_for(text, preset, to=target, source=source)
     view = StreamDisplay(format=opts.format or settings.output_format, rate=settings.display_rate)
     view.start()
     client = get_client()
@@ -70,7 +70,12 @@ def translate_in_cell(
             stream.close()
     if result is not None:
         translation = Translation.from_result(
-            result, source_text=text, preset=preset, target_language=target, source_language=source
+            result,
+            source_text=text,
+            preset=preset,
+            target_language=target,
+            source_language=source,
+            terms=terms,
         )
     else:
         partial = failure.partial if isinstance(failure, StreamError) else view.text

@@ -33,7 +33,8 @@ COMMAND_NAMES = (
 _NAMED = frozenset({"use", "show", "set", "key", "delete", "models", "test", "settings"})
 _CELL_FLAGS = (
     *("-t", "--to", "-f", "--from", "-p", "--preset", "-m", "--model", "--base-url"),
-    *("--api-key-env", "--temperature", "--max-tokens", "--system", "--timeout", "--deadline"),
+    *("--api-key-env", "--temperature", "--max-tokens", "--system", "--glossary", "--timeout"),
+    "--deadline",
     "--no-stream",
     *("-o", "--out", "--format", "--runs", "--translate-code", "--concurrency"),
     *("--eval", "--judge", "--refresh"),

@@ -125,6 +125,11 @@ class TranslateMagics(Magics):
         "--system", metavar="TEXT", help="Extra instructions appended to the translation prompt."
     )
     @argument(
+        "--glossary",
+        metavar="FILE",
+        help="Glossary (CSV/TSV source,target or JSON) for this cell (default: the preset's).",
+    )
+    @argument(
         "--timeout", type=flag_type("timeout"), metavar="SECONDS", help="Read timeout (seconds)."
     )
     @argument(
@@ -225,6 +230,10 @@ class TranslateMagics(Magics):
         models: list[str | None] = [*opts.models] or [None]
         common = opts.preset_overrides()
         try:
+            if opts.glossary:  # the flag's file, checked before any request and named as such
+                from ..work.glossary import read_glossary
+
+                read_glossary(opts.glossary)
             return [
                 resolve_preset(name, model=model, **common) for name in names for model in models
             ]

@@ -176,7 +176,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--glossary",
         metavar="FILE",
-        help="CSV/TSV (source,target) or JSON terms; an empty target means keep as is",
+        help="CSV/TSV (source,target) or JSON terms; an empty target means keep as is "
+        "(default: the preset's glossary)",
     )
     parser.add_argument(
         "--concurrency",

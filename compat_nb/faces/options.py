@@ -94,6 +94,7 @@ class CellOptions:
     temperature: float | None = None
     max_tokens: int | None = None
     system: str | None = None
+    glossary: str | None = None
     timeout: float | None = None
     deadline: float | None = None
     no_stream: bool = False
@@ -122,6 +123,7 @@ class CellOptions:
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
             "system_prompt": self.system,
+            "glossary": self.glossary,
             "timeout": self.timeout,
             "deadline": self.deadline,
         }

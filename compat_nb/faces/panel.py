@@ -22,6 +22,7 @@ from ..config.store import PresetStore, get_store
 from ..config.urls import host_of, normalize_base_url, shown_url
 from ..errors import CompatError, ConfigError, redact
 from ..wire.protocol import ConnectionReport
+from ..work.glossary import read_glossary
 from .completion import remember_models
 from .connection_test import report_message, unlisted_model
 from .panel_form import NUMBER_FIELDS, TEXT_FIELDS, PresetForm
@@ -234,6 +235,8 @@ class SettingsPanel(PresetForm):
         try:
             with advice.shown_in("panel"):
                 preset = self._form_preset()
+                if preset.glossary:  # a file that does not read as a glossary is not saved
+                    read_glossary(preset.glossary)
                 if self.selected and self._moved_away(preset):
                     self._become_new()
                     return None

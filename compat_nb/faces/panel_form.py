@@ -39,7 +39,7 @@ from .widgets import (
 __all__ = ["NUMBER_FIELDS", "TEXT_FIELDS", "PresetForm"]
 
 # Preset fields edited as text, and numeric ones: (type, lowest, highest, label, placeholder).
-TEXT_FIELDS = ("base_url", "model", "api_key_env", "system_prompt", "target_language")
+TEXT_FIELDS = ("base_url", "model", "api_key_env", "system_prompt", "target_language", "glossary")
 NUMBER_FIELDS: dict[str, NumberSpec] = {
     "temperature": (float, 0, 2, "Temperature", "server default (0–2)"),
     "max_tokens": (int, 1, None, "Max tokens", "server default"),
@@ -119,6 +119,12 @@ class PresetForm(w.VBox):
         self.target_language = form_field(
             w.Text, "target_language", "Target language", placeholder="English (%%translate's)"
         )
+        self.glossary = form_field(
+            w.Text,
+            "glossary",
+            "Glossary file",
+            placeholder="terms.csv: source,target (or TSV, JSON)",
+        )
         self.headers = css(HeaderRows(check=header_secret), "headers")
         self.save_button = button("save", "Save", button_style="primary", icon="save")
         self.use_button = button("use", "Use for %%translate", icon="check")
@@ -132,6 +138,7 @@ class PresetForm(w.VBox):
                 self.temperature,
                 self.max_tokens,
                 self.system_prompt,
+                self.glossary,
                 wrap_row(row_label("Extra headers"), self.headers, name="headers-row"),
                 self.timeout,
                 self.target_language,

@@ -21,6 +21,7 @@ from ..config.bounds import BOUNDS, flag_type, short_repr
 from ..config.presets import Preset
 from ..config.store import get_store
 from ..config.urls import shown_url
+from ..errors import ConfigError
 from .helptext import command_parser
 from .options import parse_flags
 
@@ -40,6 +41,7 @@ _FIELDS: dict[str, tuple[str, type]] = {
     "--to": ("target_language", str),
     "--input-price": ("input_price", float),
     "--output-price": ("output_price", float),
+    "--glossary": ("glossary", str),
 }
 # `%translate set NAME field=value` spellings: the field's own name, or its flag's.
 _ALIASES = {flag[2:].replace("-", "_"): field for flag, (field, _) in _FIELDS.items()}
@@ -55,7 +57,7 @@ NEW_USAGE = (
     "%translate new NAME --base-url URL -m MODEL [--api-key-env VAR] [--temperature T] "
     "[--max-tokens N] [--system TEXT] [--timeout SECONDS] [--deadline SECONDS] "
     "[--concurrency N] [--to LANG] "
-    '[--header "Name: value"]... [--input-price P] [--output-price P] [--use]'
+    '[--header "Name: value"]... [--input-price P] [--output-price P] [--glossary FILE] [--use]'
 )
 SET_USAGE = "%translate set NAME field=value... (or the flags `%translate new -h` lists)"
 
@@ -74,6 +76,7 @@ _FLAG_HELP = {
     "target_language": ("LANG", "language a cell translates into when it gives no -t"),
     "input_price": ("P", "dollars per million input tokens, for the cost figures"),
     "output_price": ("P", "dollars per million output tokens"),
+    "glossary": ("FILE", "CSV/TSV (source,target) or JSON terms sent with the texts they occur in"),
 }
 
 
@@ -190,9 +193,24 @@ def _describe(preset: Preset) -> str:
         "env unset": f"key from ${preset.api_key_env} (not set)",
         "none": "no key",
     }[preset.key_status]
+    glossary = f", glossary {preset.glossary}" if preset.glossary else ""
     return (
-        f"{shown_url(preset.base_url) or 'no Base URL'}, model {preset.model or 'not set'}, {key}"
+        f"{shown_url(preset.base_url) or 'no Base URL'}, model {preset.model or 'not set'}, "
+        f"{key}{glossary}"
     )
+
+
+def _checked(preset: Preset) -> Preset:
+    """The preset, once the glossary it names reads as one: a file that does not is refused
+    before anything is saved."""
+    if preset.glossary:
+        from ..work.glossary import read_glossary
+
+        try:
+            read_glossary(preset.glossary)
+        except ConfigError as exc:
+            raise ConfigError(f"{exc.message} Nothing was saved.") from None
+    return preset
 
 
 def new(argv: list[str]) -> None:
@@ -209,7 +227,7 @@ def new(argv: list[str]) -> None:
             f"A preset named {existing!r} exists already: change it with "
             f"`%translate set {advice.magic_name(existing)} field=value`, or choose another name."
         )
-    preset = Preset(name, **changes)
+    preset = _checked(Preset(name, **changes))
     preset = store.save(preset.replace(headers=_headers(preset, args.header)))
     if args.use and preset.usable:
         preset = store.use(preset.name)
@@ -230,6 +248,8 @@ def set_fields(argv: list[str]) -> None:
     if not changes and not args.header and not args.use:
         raise UsageError(f"Say what to change. Usage: {SET_USAGE}")
     changed = preset.replace(**changes, headers=_headers(preset, args.header))
+    if "glossary" in changes:
+        _checked(changed)
     saved = store.save(changed) if changed != preset else preset
     if args.use:
         saved = store.use(saved.name)
@@ -329,11 +349,14 @@ def show(argv: list[str]) -> None:
         ("target language", "target_language"),
         ("input $ / 1M tokens", "input_price"),
         ("output $ / 1M tokens", "output_price"),
+        ("glossary", "glossary"),
     ):
         value = getattr(preset, field)
-        unset = {"deadline": "the client's (1800)", "concurrency": "the command's"}.get(
-            field, "server default"
-        )
+        unset = {
+            "deadline": "the client's (1800)",
+            "concurrency": "the command's",
+            "glossary": "none",
+        }.get(field, "server default")
         rows.append((label, unset if value is None else str(value)))
     for header, value in preset.headers.items():
         rows.append((f"header {header}", value))

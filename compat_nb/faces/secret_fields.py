@@ -19,6 +19,7 @@ GUARDED_FIELDS = {
     "model": "Model name",
     "system_prompt": "System prompt",
     "target_language": "Target language",
+    "glossary": "Glossary file",
 }
 
 

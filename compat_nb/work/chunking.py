@@ -22,6 +22,7 @@ from ..errors import CompatError, ConfigError
 from ..wire.client import get_client
 from ..wire.protocol import ChatResult, Usage
 from .gates import INTERRUPTS, server_of
+from .glossary import Glossary, Term, preset_glossary
 from .pieces import Piece, plan_pieces
 from .translation import Translation, build_messages, clean_output, record_runs
 
@@ -55,6 +56,7 @@ class _Outcome:
     text: str | None = None
     error: str | None = None
     result: ChatResult | None = None
+    misses: tuple[Term, ...] = ()  # glossary terms the piece has and its translation lacks
 
 
 async def _translate_pieces(
@@ -69,20 +71,24 @@ async def _translate_pieces(
     """Each piece translated (from the cache when it can be) by a fixed pool of `concurrency`
     workers taking the next piece as they free up, so the pieces in memory at once do not
     depend on how many there are; each outcome goes to `on_done(piece, outcome, cached)` as
-    soon as it is known. Failures are outcomes, not exceptions."""
+    soon as it is known. Failures are outcomes, not exceptions; a glossary the preset names
+    but that cannot be read is a ConfigError before any request."""
     client = get_client()
+    glossary = preset_glossary(preset)
     options = json.dumps(preset.options(), sort_keys=True)
     prefix = (preset.base_url, preset.model, options, to, source or "", preset.system_prompt or "")
 
     async def worker() -> None:
         for piece in pieces:  # one iterator shared by every worker
-            key = (*prefix, piece)
+            terms = glossary.select(piece) if glossary else []
+            key = (*prefix, json.dumps([[t.source, t.target] for t in terms]), piece)
             with _cache_lock:
                 hit = _cache.get(key)
             if hit is not None:
-                on_done(piece, _Outcome(text=hit), True)
+                on_done(piece, _Outcome(text=hit, misses=_missed(terms, hit)), True)
                 continue
-            messages = build_messages(piece, to=to, source=source, system=preset.system_prompt)
+            system = preset.system_prompt
+            messages = build_messages(piece, to=to, source=source, system=system, terms=terms)
             try:
                 result = await client.achat(preset, messages)
             except CompatError as exc:
@@ -93,9 +99,13 @@ async def _translate_pieces(
                 _cache[key] = text
                 while len(_cache) > CACHE_SIZE:
                     _cache.popitem(last=False)
-            on_done(piece, _Outcome(text=text, result=result), False)
+            on_done(piece, _Outcome(text=text, result=result, misses=_missed(terms, text)), False)
 
     await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
+
+
+def _missed(terms: list[Term], text: str) -> tuple[Term, ...]:
+    return tuple(Glossary.misses(terms, text)) if terms else ()
 
 
 def _marked(number: int, message: str, original: str) -> str:
@@ -121,6 +131,7 @@ def _assemble(
     out = [text[: plan[0].start]] if plan else [text]
     failures: list[str] = []
     fetched: list[ChatResult] = []
+    misses: dict[Term, None] = {}  # in order, each once
     number = missing = 0
     for i, piece in enumerate(plan):
         original = text[piece.start : piece.end]
@@ -135,6 +146,7 @@ def _assemble(
                 out.append(_marked(number, outcome.error or "unknown error", original))
             else:
                 out.append(outcome.text)
+                misses |= dict.fromkeys(outcome.misses)
                 if outcome.result is not None:
                     fetched.append(outcome.result)
         else:
@@ -165,6 +177,7 @@ def _assemble(
         tokens_estimated=any(r.tokens_estimated for r in fetched),
         interrupted=missing > 0,
         error=error,
+        glossary_misses=tuple(misses),
     )
 
 
@@ -208,6 +221,7 @@ class Batch:
     ) -> None:
         if isinstance(texts, (str, bytes)):
             raise ConfigError(_NOT_A_LIST)
+        preset_glossary(preset)  # a glossary that cannot be read: said before anything shows
         self.texts, self.preset, self.to, self.source = list(texts), preset, to, source
         self.keep = keep  # what a result is kept as (a Series keeps only the text)
         self.plans: list[list[Piece] | None] = [

@@ -21,6 +21,7 @@ from ..wire.aio import run_sync
 from ..wire.client import get_client
 from ..wire.protocol import ChatResult, cost_of
 from .gates import RERUN_NOTE, Gates, interrupted
+from .glossary import preset_terms
 from .table import Column, Table, grid_html
 from .translation import (
     DEFAULT_TARGET,
@@ -79,6 +80,7 @@ class ComparisonRow:
     cost: float | None = None
     finish_reason: str | None = None
     error: str | None = None
+    glossary_misses: tuple[str, ...] = ()  # glossary terms not followed ("slope → pente")
     note: str | None = None  # what was done to get it (re-run alone after an interruption)
 
     @property
@@ -178,6 +180,9 @@ class Comparison:
         parts.append(f"finish {s['finish']}")
         if s["runs"] > 1:
             parts.append(f"{s['ok']}/{s['runs']} runs ok")
+        missed = dict.fromkeys(m for r in self.runs_of(candidate) for m in r.glossary_misses)
+        if missed:
+            parts.append(f"glossary not followed: {', '.join(missed)}")
         notes = dict.fromkeys(r.note for r in self.runs_of(candidate) if r.note)
         parts += notes  # the column says what was done to get it
         return " · ".join(parts)
@@ -254,6 +259,9 @@ class ComparisonSession:
         source = language_name(source) if source else None
         self.labels = _labels(self.candidates, self.targets)
         self.source, self.runs, self.stream, self.record = source, runs, stream, record
+        # Each candidate's glossary terms in the text; a glossary that cannot be read is a
+        # ConfigError here, before any request.
+        self.terms = [preset_terms(p, text) for p in self.candidates]
         self.limit = concurrency or min(len(self.candidates), COMPARE_LIMIT)
         self.gates = Gates(self.limit)  # per server: a preset's concurrency, interruptions
         self.rows: list[ComparisonRow] = []
@@ -311,8 +319,9 @@ class ComparisonSession:
 
     async def _one(self, i: int, run: int, gate: asyncio.Semaphore) -> None:
         preset, target, view = self.candidates[i], self.targets[i], self.view
+        system, terms = preset.system_prompt, self.terms[i]
         messages = build_messages(
-            self.text, to=target, source=self.source, system=preset.system_prompt
+            self.text, to=target, source=self.source, system=system, terms=terms
         )
         server = self.gates.of(preset)
         note: str | None = None
@@ -337,6 +346,7 @@ class ComparisonSession:
                 preset=preset,
                 target_language=target,
                 source_language=self.source,
+                terms=terms,
             )
         else:
             translation = Translation.failed(
@@ -364,6 +374,7 @@ class ComparisonSession:
                 finish_reason=translation.finish_reason,
                 error=error,
                 note=note,
+                glossary_misses=tuple(t.shown for t in translation.glossary_misses),
             )
         )
         self._finished.append((translation, preset, run))

@@ -26,6 +26,7 @@ from .cache import CachedAnswer, TranslationCache, cache_key
 from .candidates import Candidate
 from .evaluation import Cell, Evaluation
 from .gates import Gates, server_of
+from .glossary import Term, preset_glossary
 from .judge import JUDGE_PROMPT_VERSION, judge_messages, parse_score
 from .languages import resolve_language
 from .testset import TestItem
@@ -134,14 +135,28 @@ class Evaluator:
         self._gates = Gates(self.concurrency)  # per server; interruptions re-run alone
         self._prompts: dict[int, str] = {}
         self._fetched: list[tuple[Translation, Preset, int, str]] = []
+        # Each candidate's glossary, read now: one that cannot be read is a ConfigError before
+        # any request. The terms a text contains go with it and are required in its answer.
+        self._glossaries = [preset_glossary(c.preset) for c in self.evaluation.candidates]
+        self._terms: dict[tuple[int, int], list[Term]] = {}
 
     # --- requests and keys ------------------------------------------------------------------------
+
+    def terms(self, cell: Cell) -> list[Term]:
+        """The candidate's glossary terms that the cell's text contains."""
+        glossary = self._glossaries[cell.candidate]
+        if glossary is None:
+            return []
+        at = (cell.candidate, cell.item)
+        if at not in self._terms:
+            self._terms[at] = glossary.select(self.evaluation.items[cell.item].source)
+        return self._terms[at]
 
     def messages(self, cell: Cell) -> Messages:
         preset = self.evaluation.candidates[cell.candidate].preset
         ev = self.evaluation
-        text = ev.items[cell.item].source
-        return build_messages(text, to=ev.to, source=ev.source, system=preset.system_prompt)
+        text, system, terms = ev.items[cell.item].source, preset.system_prompt, self.terms(cell)
+        return build_messages(text, to=ev.to, source=ev.source, system=system, terms=terms)
 
     def _instructions(self, candidate: int) -> str:
         """The system prompt a candidate's answers are checked for echoes of."""
@@ -157,6 +172,8 @@ class Evaluator:
         preset = self.evaluation.candidates[cell.candidate].preset
         options = {**preset.options(), "system_prompt": preset.system_prompt}
         options["run"] = cell.run if cell.run > 1 else None
+        if terms := self.terms(cell):  # absent without a glossary: earlier keys still match
+            options["terms"] = [[t.source, t.target] for t in terms]
         return cache_key(
             base_url=preset.base_url,
             model=preset.model,
@@ -236,7 +253,7 @@ class Evaluator:
                 source=item.source,
                 target=self.evaluation.to,
                 reference=item.reference,
-                terms=item.terms,
+                terms=[*item.terms, *(t.required for t in self.terms(cell))],
                 finish_reason=cell.finish_reason,
                 error=cell.error,
                 instructions=[self._instructions(cell.candidate)],

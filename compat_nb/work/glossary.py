@@ -1,27 +1,36 @@
-"""Terminology for long documents: a glossary read from CSV, TSV or JSON, the entries each
-piece needs, the instruction that carries them, and the check that the model followed it.
+"""Terminology: a glossary read from CSV, TSV or JSON, the entries each text needs, the
+instruction that carries them, and the check that the model followed it.
 
 A term with no target (or a target equal to its source) is "do not translate": a product
-name or a code identifier that must come back as written.
+name or a code identifier that must come back as written. A preset names its glossary
+(`Preset.glossary`); `preset_terms` reads it once per version of the file and gives each
+text the terms it contains, for every entry point that translates.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
+import os
 import re
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 
-__all__ = ["Glossary", "Term", "load_glossary"]
+if TYPE_CHECKING:
+    from ..config.presets import Preset
+
+__all__ = ["Glossary", "Term", "load_glossary", "preset_glossary", "preset_terms", "read_glossary"]
 
 # A first row naming the columns rather than a term (any case): skipped.
 _HEADERS = {"source", "source term", "term", "src", "from", "original"}
+_WORD = re.compile(r"[A-Za-z0-9]+")  # an ASCII word, as `_pattern`'s boundaries see one
 _MAX_BYTES = 5_000_000  # a glossary is a list of terms, not a corpus
 
 
@@ -42,7 +51,13 @@ class Term:
         """The text a translation must contain when the source term occurs."""
         return self.source if self.keep else str(self.target)
 
+    @property
+    def shown(self) -> str:
+        """The entry as a message names it: "slope → pente", or "NumPy (kept as is)"."""
+        return f"{self.source} (kept as is)" if self.keep else f"{self.source} → {self.target}"
 
+
+@functools.lru_cache(maxsize=8192)  # a glossary's patterns, compiled once for every text
 def _pattern(term: str, *, inflected: bool) -> re.Pattern[str]:
     """`term` as a whole word, case-insensitively. The word boundary applies only where the
     term begins or ends with a Latin letter or digit: Chinese or Japanese text has no spaces,
@@ -66,8 +81,37 @@ class Glossary:
         return len(self.terms)
 
     def select(self, text: str) -> list[Term]:
-        """The terms whose source occurs in text: only these go with that piece's request."""
-        return [t for t in self.terms if _pattern(t.source, inflected=True).search(text)]
+        """The terms whose source occurs in text: only these go with that piece's request.
+
+        Only the terms whose first ASCII word (letters and digits) is a word of the text, or
+        that word plus "s"/"es", are searched for: a 1,000-term glossary costs each text a
+        few candidates, not 1,000 searches. Terms with no such word are always searched."""
+        by_word, always = self._index
+        candidates = set(always)
+        for word in _WORD.findall(text):
+            word = word.lower()
+            for stem in (word, word[:-1] if word[-1:] == "s" else "", word[:-2]):
+                candidates.update(by_word.get(stem, ()))
+        return [
+            self.terms[i]
+            for i in sorted(candidates)
+            if _pattern(self.terms[i].source, inflected=True).search(text)
+        ]
+
+    @functools.cached_property
+    def _index(self) -> tuple[dict[str, list[int]], list[int]]:
+        """Term positions by the lower-cased first ASCII word of their source, and those
+        with none (other scripts, symbols). A match of a term in a text contains that word as
+        a whole word of the text (see `_pattern`'s boundaries), perhaps inflected."""
+        by_word: dict[str, list[int]] = {}
+        always: list[int] = []
+        for i, term in enumerate(self.terms):
+            first = _WORD.search(term.source)
+            if first:
+                by_word.setdefault(first.group().lower(), []).append(i)
+            else:
+                always.append(i)
+        return by_word, always
 
     @staticmethod
     def instructions(terms: Sequence[Term]) -> str:
@@ -185,3 +229,51 @@ def _deduplicated(terms: list[Term], path: Path) -> tuple[Term, ...]:
         seen.setdefault(key, term)
     # Longer terms first, so "neural network" is chosen before "network" in the prompt.
     return tuple(sorted(seen.values(), key=lambda t: -len(t.source)))
+
+
+# path -> ((size, mtime_ns), Glossary): a file read once per version, however many texts use it.
+_read: dict[str, tuple[tuple[int, int], Glossary]] = {}
+_read_lock = threading.Lock()
+_KEEP = 32  # files remembered at once
+
+
+def read_glossary(path: str | os.PathLike[str]) -> Glossary:
+    """`load_glossary`, read again only when the file changes (size or modification time)."""
+    name = os.path.abspath(os.path.expanduser(os.fspath(path)))
+    try:
+        stat = os.stat(name)
+        version = (stat.st_size, stat.st_mtime_ns)
+    except OSError:
+        version = (-1, -1)  # load_glossary says what is wrong
+    with _read_lock:
+        known = _read.get(name)
+    if known is not None and known[0] == version:
+        return known[1]
+    glossary = load_glossary(name)
+    with _read_lock:
+        if len(_read) >= _KEEP:
+            _read.pop(next(iter(_read)))
+        _read[name] = (version, glossary)
+    return glossary
+
+
+def preset_glossary(preset: Preset) -> Glossary | None:
+    """The glossary `preset` names (None when it names none). ConfigError naming the preset,
+    the file and what to do when the file cannot be read as a glossary."""
+    if not preset.glossary:
+        return None
+    try:
+        return read_glossary(preset.glossary)
+    except ConfigError as exc:
+        from ..config import advice
+
+        fix = advice.change_glossary(preset)
+        raise ConfigError(
+            f"Preset {preset.name!r}: {exc.message} To use another file or none, {fix}."
+        ) from None
+
+
+def preset_terms(preset: Preset, text: str) -> list[Term]:
+    """The terms of the preset's glossary that occur in `text` (none without a glossary)."""
+    glossary = preset_glossary(preset)
+    return glossary.select(text) if glossary else []

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config.urls import host_of
 from ..wire.protocol import Usage
+from .recording import options_of
 
 if TYPE_CHECKING:
     from ..config.presets import Preset
@@ -95,7 +96,6 @@ def history_row(
     the counts and the file written, `latency_ms` the run's wall time; `error` is the one
     given (a failure to write, an interruption) or else the pieces left untranslated.
     `group` ties the rows of one command over several files (the `comparison` column)."""
-    from .translation import options_of
 
     if error is None and report.failed:
         first = report.failed[0]

@@ -13,7 +13,6 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ..config import bounds
@@ -23,7 +22,7 @@ from ..wire.protocol import Usage, cost_of
 from . import history
 from .anchors import Heading, headings
 from .documents import Document, Part, verify
-from .glossary import Glossary, Term, load_glossary
+from .glossary import Glossary, Term, preset_glossary, read_glossary
 from .languages import Language, resolve_language
 from .notebook_files import already_exists, expand_paths, output_path, write_new
 from .notebook_report import Failure, NotebookTranslation, history_row
@@ -315,7 +314,10 @@ def translate_notebooks(
         )
     language = resolve_language(wanted)
     source_language = resolve_language(source) if source else None
-    terms = load_glossary(Path(glossary)) if isinstance(glossary, (str, os.PathLike)) else glossary
+    if isinstance(glossary, (str, os.PathLike)):
+        terms: Glossary | None = read_glossary(glossary)
+    else:  # a Glossary, or the one the preset names (if any)
+        terms = glossary if glossary is not None else preset_glossary(chosen)
     bounds.check("concurrency", concurrency)
     bounds.check("chunk_chars", chunk_chars)
     # Inputs that are this run's own outputs (a glob over docs/*.md after a first run).

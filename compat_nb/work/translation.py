@@ -6,23 +6,21 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import re
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from ..config.presets import Preset
 from ..config.store import get_store
-from ..config.urls import host_of, normalize_base_url
+from ..config.urls import normalize_base_url
 from ..errors import CompatError, ConfigError
 from ..wire.client import get_client
-from ..wire.protocol import ChatResult, Usage, cost_of, tokens_per_second
-from . import history
+from ..wire.protocol import ChatResult, Usage, tokens_per_second
+from .glossary import Glossary, Term, preset_terms
 from .languages import resolve_language
+from .recording import record, record_runs, row_for  # the run history, as before
 from .table import format_ms
 
 __all__ = [
@@ -32,6 +30,7 @@ __all__ = [
     "atranslate",
     "build_messages",
     "clean_output",
+    "prompt_for",
     "record",
     "record_runs",
     "resolve_preset",
@@ -59,21 +58,38 @@ def language_name(value: str) -> str:
 
 
 def build_messages(
-    text: str, *, to: str, source: str | None = None, system: str | None = None
+    text: str,
+    *,
+    to: str,
+    source: str | None = None,
+    system: str | None = None,
+    terms: Sequence[Term] = (),
 ) -> list[dict[str, str]]:
     """The chat messages for one translation; the text goes literally as the user message.
 
     `to` and `source` are tags or names; the prompt names each in English with its BCP 47
     tag ("Brazilian Portuguese (pt-BR)"), which leaves a model no doubt about the variety.
+    `terms` (glossary entries found in the text) follow `system` as instructions.
     """
     target = resolve_language(to).prompt_name
     origin = f" from {resolve_language(source).prompt_name}" if source else ""
     instruction = _INSTRUCTION.format(target=target, source=origin)
-    if system and system.strip():
+    extra = "\n\n".join(e for e in ((system or "").strip(), Glossary.instructions(terms)) if e)
+    if extra:
         # Appended, never replacing the fixed part: a preset's style note must not be able
         # to turn the translator into a chat assistant.
-        instruction += "\n\nAdditional instructions:\n" + system.strip()
+        instruction += "\n\nAdditional instructions:\n" + extra
     return [{"role": "system", "content": instruction}, {"role": "user", "content": text}]
+
+
+def prompt_for(
+    text: str, preset: Preset, *, to: str, source: str | None = None
+) -> tuple[list[dict[str, str]], list[Term]]:
+    """The messages that translate `text` with `preset` (its system prompt, and the terms of
+    its glossary that the text contains), and those terms, to check the answer against."""
+    terms = preset_terms(preset, text)
+    system = preset.system_prompt
+    return build_messages(text, to=to, source=source, system=system, terms=terms), terms
 
 
 _FENCE = re.compile(r"^\s*(```|~~~)[^\n]*\n(.*?)\n?\1\s*$", re.S)
@@ -108,6 +124,7 @@ class Translation:
     interrupted: bool = False
     error: str | None = None
     waited_ms: float | None = None  # retries and Retry-After waits before the answer began
+    glossary_misses: tuple[Term, ...] = ()  # glossary terms the text has and the answer lacks
     notes: tuple[str, ...] = field(default=(), repr=False)  # what was changed to get it
 
     @classmethod
@@ -119,9 +136,13 @@ class Translation:
         preset: Preset,
         target_language: str,
         source_language: str | None = None,
+        terms: Sequence[Term] = (),
     ) -> Translation:
+        """A finished answer; `terms` are the glossary entries the prompt carried, each
+        checked in the answer."""
+        text = clean_output(result.text, source_text)
         return cls(
-            text=clean_output(result.text, source_text),
+            text=text,
             source_text=source_text,
             target_language=target_language,
             source_language=source_language,
@@ -137,6 +158,7 @@ class Translation:
             tokens_estimated=result.tokens_estimated,
             waited_ms=result.waited_ms or None,
             notes=result.notes,
+            glossary_misses=tuple(Glossary.misses(terms, text)),
         )
 
     @classmethod
@@ -188,6 +210,9 @@ class Translation:
             parts.append(f"after {format_ms(self.waited_ms)} of retries")
         if self.finish_reason == "length":
             parts.append("cut off at max tokens")
+        if self.glossary_misses:
+            missed = ", ".join(t.shown for t in self.glossary_misses)
+            parts.append(f"glossary not followed: {missed}")
         if self.interrupted:
             parts.append("interrupted: partial text")
         elif self.error:
@@ -252,13 +277,13 @@ def _prepare(
     preset: str | Preset | None,
     source: str | None,
     overrides: dict[str, Any],
-) -> tuple[Preset, list[dict[str, str]], str]:
+) -> tuple[Preset, list[dict[str, str]], str, list[Term]]:
     if not isinstance(text, str):
         raise ConfigError(f"translate() takes text as str, not {type(text).__name__}.")
     resolved = resolve_preset(preset, **overrides)
     target = language_name(to or resolved.target_language or DEFAULT_TARGET)
-    messages = build_messages(text, to=target, source=source, system=resolved.system_prompt)
-    return resolved, messages, target
+    messages, terms = prompt_for(text, resolved, to=target, source=source)
+    return resolved, messages, target, terms
 
 
 def translate(
@@ -274,8 +299,8 @@ def translate(
     Overrides are preset fields for this call: model, base_url, api_key_env, temperature,
     max_tokens, system_prompt, timeout, headers.
     """
-    resolved, messages, target = _prepare(text, to, preset, source, overrides)
-    run = _Run(text, resolved, target, source)
+    resolved, messages, target, terms = _prepare(text, to, preset, source, overrides)
+    run = _Run(text, resolved, target, source, terms)
     with run.recording_failures():
         result = get_client().chat(resolved, messages)
     return run.finished(result)
@@ -290,8 +315,8 @@ async def atranslate(
     **overrides: Any,
 ) -> Translation:
     """`translate` for async code (one shared async connection pool)."""
-    resolved, messages, target = _prepare(text, to, preset, source, overrides)
-    run = _Run(text, resolved, target, source)
+    resolved, messages, target, terms = _prepare(text, to, preset, source, overrides)
+    run = _Run(text, resolved, target, source, terms)
     with run.recording_failures():
         result = await get_client().achat(resolved, messages)
     return run.finished(result)
@@ -305,6 +330,7 @@ class _Run:
     preset: Preset
     target: str
     source: str | None
+    terms: list[Term]
 
     def finished(self, result: ChatResult) -> Translation:
         translation = Translation.from_result(
@@ -313,6 +339,7 @@ class _Run:
             preset=self.preset,
             target_language=self.target,
             source_language=self.source,
+            terms=self.terms,
         )
         record(translation, self.preset)
         return translation
@@ -333,89 +360,3 @@ class _Run:
             )
             record(failed, self.preset)
             raise
-
-
-# --- the run history ----------------------------------------------------------------------------
-
-
-def options_of(preset: Preset | None) -> str | None:
-    # Headers are left out on purpose: gateways take keys in custom headers too.
-    if preset is None:
-        return None
-    values = {**preset.options(), "system_prompt": preset.system_prompt}
-    return json.dumps({k: v for k, v in values.items() if v is not None}, sort_keys=True)
-
-
-def row_for(
-    translation: Translation,
-    preset: Preset | None = None,
-    *,
-    kind: str = "translate",
-    comparison: str | None = None,
-    run: int | None = None,
-) -> dict[str, Any]:
-    """The history row for one finished (or failed) translation."""
-    usage = translation.usage
-    error = translation.error or ("interrupted" if translation.interrupted else None)
-    if error and preset is not None:
-        error = preset.redact(error)
-    return {
-        "time": time.time(),
-        "kind": kind,
-        "preset": translation.preset,
-        "host": host_of(translation.base_url),
-        "model": translation.model,
-        "options": options_of(preset),
-        "target": translation.target_language,
-        "source": translation.source_language,
-        "input_sha256": hashlib.sha256(translation.source_text.encode()).hexdigest(),
-        "input_chars": len(translation.source_text),
-        "output": translation.text,
-        "ttft_ms": translation.ttft_ms,
-        "latency_ms": translation.latency_ms,
-        "prompt_tokens": usage.prompt_tokens if usage else None,
-        "completion_tokens": usage.completion_tokens if usage else translation.output_tokens,
-        "total_tokens": usage.total_tokens if usage else None,
-        "cost": cost_of(preset, usage),
-        "finish_reason": translation.finish_reason,
-        "error": error,
-        "comparison": comparison,
-        "run": run,
-    }
-
-
-def record(
-    translation: Translation,
-    preset: Preset | None = None,
-    *,
-    kind: str = "translate",
-    comparison: str | None = None,
-    run: int | None = None,
-) -> None:
-    """Record one run in the history (unless `compat_nb.runlog.enabled` is False); never
-    raises: a problem is a HistoryWarning."""
-    if not history.enabled:
-        return
-    try:
-        row = row_for(translation, preset, kind=kind, comparison=comparison, run=run)
-    except Exception as exc:
-        history.warn_unrecorded(exc)
-        return
-    history.record_many([row])
-
-
-def record_runs(
-    runs: Iterable[tuple[Translation, Preset | None, int | None]],
-    *,
-    kind: str,
-    comparison: str | None = None,
-) -> int:
-    """Record several (translation, preset, run number) in one transaction; never raises."""
-    if not history.enabled:
-        return 0
-    try:
-        rows = [row_for(t, p, kind=kind, comparison=comparison, run=r) for t, p, r in runs]
-    except Exception as exc:
-        history.warn_unrecorded(exc)
-        return 0
-    return history.record_many(rows)
