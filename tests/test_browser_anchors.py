@@ -56,6 +56,13 @@ def test_a_link_to_a_translated_heading_scrolls_to_it_in_jupyterlab(
         page.goto(lab.url(f"lab/tree/{report.output.name}") + "&reset")
         link = page.get_by_role("link", name="the residual plots")
         expect(link).to_be_visible()
+        # Settled first: the kernel connected, and the link's cell already the active one (a
+        # click also activates its cell, and JupyterLab scrolls an active cell into view).
+        lab.wait_for_idle_kernel(report.output.name)
+        page.locator(".jp-Notebook .jp-Cell").first.locator(".jp-InputPrompt").click()
+        # JupyterLab marks a `#fragment` link `target=_self` as it attaches the click handler
+        # that looks up `data-jupyter-id`; a click before that is the browser's own.
+        expect(link).to_have_attribute("target", "_self")
         heading = page.locator(".jp-MarkdownOutput h2", has_text="Graphiques des résidus")
         expect(heading).not_to_be_in_viewport()
         link.click()
