@@ -129,6 +129,9 @@ def test_translate_sends_only_the_terms_a_text_contains_and_reports_misses(serve
     assert [t.source for t in result.glossary_misses] == ["slope"]
     assert "glossary not followed: slope → pente" in result.footer()
 
+    (row,) = compat_nb.history(limit=1)
+    assert row["options"] == {"glossary": preset.glossary}  # the history says which file
+
     plain = compat_nb.translate(PLAIN, to="fr")
     assert "Additional instructions" not in system_for(server, PLAIN)
     assert plain.glossary_misses == ()
@@ -221,6 +224,7 @@ def test_notebooks_use_the_preset_glossary_unless_given_one(server, preset, tmp_
     compat_nb.translate_notebook(page, to="fr", glossary=other, progress=False)
     system = server.chat_requests()[-1].body["messages"][0]["content"]
     assert "- line → droite" in system and "pente" not in system
+    assert compat_nb.history(limit=1)[0]["options"]["glossary"] == str(other)
 
 
 def test_a_glossary_that_cannot_be_read_is_said_before_anything_is_sent(server, preset, terms):

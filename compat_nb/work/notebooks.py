@@ -316,6 +316,7 @@ def translate_notebooks(
     source_language = resolve_language(source) if source else None
     if isinstance(glossary, (str, os.PathLike)):
         terms: Glossary | None = read_glossary(glossary)
+        chosen = chosen.replace(glossary=glossary)  # what the history records as used
     else:  # a Glossary, or the one the preset names (if any)
         terms = glossary if glossary is not None else preset_glossary(chosen)
     bounds.check("concurrency", concurrency)

@@ -22,10 +22,13 @@ __all__ = ["options_of", "record", "record_runs", "row_for"]
 
 
 def options_of(preset: Preset | None) -> str | None:
-    # Headers are left out on purpose: gateways take keys in custom headers too.
+    """The options that shaped a run's prompt and answer, as JSON: request options, the
+    system prompt, the glossary file. Headers are left out on purpose: gateways take keys
+    in custom headers too."""
     if preset is None:
         return None
     values = {**preset.options(), "system_prompt": preset.system_prompt}
+    values["glossary"] = preset.glossary
     return json.dumps({k: v for k, v in values.items() if v is not None}, sort_keys=True)
 
 
