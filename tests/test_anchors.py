@@ -149,10 +149,20 @@ def test_repeats_are_numbered_across_the_texts_of_one_document():
         ("## Install {#install}", "## Installer {#install}"),  # its own id, kept by protected.py
         ("## One\n\n## Two", "## Un et deux"),  # headings that do not line up: left alone
         ("No heading here.", "Pas de titre ici."),
+        (
+            '<a id="Setup" name="setup"></a>\n## Setup',
+            '<a id="Setup" name="setup"></a>\n## Réglage',
+        ),
     ],
 )
 def test_no_anchor_where_none_is_needed_or_none_can_be_placed(original, translated):
     assert keep_anchors([(original, translated)], notebook=True) == [translated]
+
+
+def test_only_the_anchors_the_document_lacks_are_added():
+    original = '<a id="Setup"></a>\n## Setup'  # JupyterLab's anchor, made explicit already
+    (out,) = keep_anchors([(original, '<a id="Setup"></a>\n## Réglage')], notebook=True)
+    assert out == '<a id="Setup"></a>\n## <a name="setup"></a>Réglage'
 
 
 def test_an_attribute_value_is_escaped():

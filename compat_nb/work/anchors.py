@@ -27,6 +27,7 @@ __all__ = ["Heading", "github_slug", "headings", "jupyter_id", "keep_anchors"]
 
 _TAG = re.compile(r"<[^>]*>")
 _ATX_MARK = re.compile(r"#{1,6}(?:[ \t]+|$)")
+_ID_ATTRIBUTE = re.compile(r"""\b(?:id|name)\s*=\s*["']([^"']+)["']""", re.I)
 _EXPLICIT_ID = re.compile(r"\{#[^}\s]+[^}]*\}\s*$")  # `## Title {#custom}` (attr_list, Pandoc)
 
 
@@ -106,6 +107,9 @@ def keep_anchors(pairs: Sequence[tuple[str, str]], *, notebook: bool) -> list[st
     so the texts are taken together.
     """
     seen: dict[str, int] = {}
+    # Anchors the document already has (`<a id="setup"></a>` above `## Setup`, a common
+    # idiom) are kept by protected.py; a second element with the same id would be noise.
+    present = {m.group(1) for original, _ in pairs for m in _ID_ATTRIBUTE.finditer(original)}
     out = []
     for original, translated in pairs:
         before = headings(original)
@@ -131,6 +135,9 @@ def keep_anchors(pairs: Sequence[tuple[str, str]], *, notebook: bool) -> list[st
                 ids += [("name", slug)] if slug != ids[0][1] else []
             else:
                 ids = [("id", slug), ("name", slug)]
+            ids = [(attribute, value) for attribute, value in ids if value not in present]
+            if not ids:
+                continue
             line = lines[new.line]
             lines[new.line] = line[: new.column] + _anchor(ids) + line[new.column :]
         out.append("\n".join(lines))
