@@ -26,7 +26,7 @@ from faults import (
 from server import FakeServer
 
 import compat_nb
-from compat_nb import Preset, get_client
+from compat_nb import Client, Preset, get_client
 from compat_nb.config.store import get_store
 from compat_nb.errors import (
     BadRequestError,
@@ -340,3 +340,23 @@ def test_waiting_for_retries_is_told_apart_from_the_answer(
     footer = translation.footer()
     assert re.search(r"total \d+ ms .* after 1\.\d\d s of retries", footer), footer
     assert json.dumps(translation.waited_ms)  # a plain number, for history and tables
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_an_answer_on_its_first_attempt_waited_for_nothing(
+    server: FakeServer, streamed: bool
+) -> None:
+    # A fresh client makes its pool on the first call: that is setup, not a retry, and a
+    # footer saying "after 3 ms of retries" where none happened would mislead.
+    client = Client()
+    try:
+        p = Preset("p", server.base_url, "test-model")
+        if streamed:
+            *_, result = client.stream(p, MESSAGES)
+        else:
+            result = client.chat(p, MESSAGES)
+    finally:
+        client.close()
+    assert result.waited_ms == 0
+    translation = compat_nb.translate("Hello", preset=p)
+    assert translation.waited_ms is None and "retries" not in translation.footer()

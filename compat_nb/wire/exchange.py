@@ -107,10 +107,10 @@ def chat(call: ChatCall) -> Core:
     began = time.perf_counter()
     stream = call.stream and not call.quirks.has(root, NO_STREAM)
     tried: set[str] = set()
+    timing = Timing(began)  # one for all attempts: a re-send after a refusal is waiting too
     while True:
         request = call.build(stream)
         ex = Exchange(call.preset, read_timeout=call.read_timeout, deadline_s=call.budget.seconds)
-        timing = Timing(began)
         try:
             response = yield from attempts(
                 request,

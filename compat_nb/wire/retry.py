@@ -56,14 +56,20 @@ def _warn_plain_http(url: httpx.URL) -> None:
 
 @dataclass
 class Timing:
-    """When the call began and when its answering attempt was sent (time.perf_counter)."""
+    """When the call began, and when its first and its answering attempts were sent
+    (time.perf_counter)."""
 
     began: float
     sent_at: float = 0.0
+    first_sent: float = 0.0
 
     @property
     def waited_ms(self) -> float:
-        return max(0.0, (self.sent_at - self.began) * 1000)
+        """From the first attempt to the answering one: retries, their waits, redirects and
+        re-sends. Making the pool or the request before the first send is no waiting."""
+        if not self.first_sent:
+            return 0.0
+        return max(0.0, (self.sent_at - self.first_sent) * 1000)
 
 
 def attempts(
@@ -92,6 +98,7 @@ def attempts(
             _warn_plain_http(request.url)
         send = Send(request, proxy)
         outcome = yield send
+        timing.first_sent = timing.first_sent or send.sent_at
         spent = time.perf_counter() - timing.began
         if isinstance(outcome, BaseException):
             over = budget.over()
