@@ -103,3 +103,21 @@ def test_a_command_help_reads_as_typed(ip: Any, capsys: Any, command: str) -> No
     assert "::" not in out and "%%translate" not in out
     flags = re.findall(r"(?m)^  (-\S+)[^\n]*?  +(\S.*)$", out)
     assert len(flags) >= 8 and all(meaning for _flag, meaning in flags), out
+
+
+@pytest.mark.parametrize("flag", ["-h", "--help"])
+@pytest.mark.parametrize("command", sorted(commands._COMMANDS))
+def test_every_command_answers_help_with_its_usage(
+    ip: Any, capsys: Any, command: str, flag: str
+) -> None:
+    """`-h` is help everywhere, before or after a preset's name: never a preset named '-h',
+    an 'unrecognized arguments' error, or the command run (a table, a key prompt, a server)."""
+    before = get_store().active_name
+    for line in (f"%translate {command} {flag}", f"%translate {command} Ollama {flag}"):
+        out = shown(ip, capsys, line)
+        assert re.match(rf"Usage: ?\n?%translate {command}\b", out), (line, out[:300])
+        assert "No preset named" not in out and "unrecognized" not in out
+    if command == "local":
+        out = shown(ip, capsys, f"%translate local start {flag}")
+        assert out.startswith("Usage:") and "running at" not in out
+    assert get_store().active_name == before  # `use -h` made nothing active

@@ -44,6 +44,10 @@ def run_command(argv: list[str]) -> object:
             f"Unknown command {command!r}. To translate, use the cell form: %%translate "
             f"on the first line, the text below it.\n\n{help_text()}"
         )
+    if command not in _OWN_HELP and any(arg in ("-h", "--help") for arg in rest):
+        # Every command answers -h with its usage, rather than taking it for a preset's name.
+        print(helptext.command_help(command))
+        return None
     try:
         return handler(rest)
     except ConfigError as exc:
@@ -135,6 +139,9 @@ def notebook(rest: list[str]) -> object:
     )
     return None
 
+
+# Commands that describe their own flags on -h.
+_OWN_HELP = frozenset({"new", "set", "notebook"})
 
 _COMMANDS: dict[str, Callable[[list[str]], object]] = {
     "use": use,

@@ -16,6 +16,7 @@ __all__ = [
     "COMMANDS_HELP",
     "EXAMPLES",
     "CellHelpFormatter",
+    "command_help",
     "command_parser",
     "commands_epilog",
     "help_text",
@@ -47,7 +48,7 @@ COMMANDS_HELP = """\
 %translate key NAME [--forget]          store a key (asked at a hidden prompt), or forget it
 %translate delete NAME                  delete a preset (a built-in returns to its defaults)
 %translate models [NAME | --base-url URL [--api-key-env VAR]]   a server's model ids
-%translate test [NAME | --base-url URL] reachable? how many models? latency
+%translate test [NAME | --base-url URL [--api-key-env VAR]]     reachable? models? latency
 %translate settings [NAME]              the settings panel (in a notebook)
 %translate history [-n N] [--model M]   recent runs
 %translate local start|status|stop [--model PATH] [--port N]   the bundled llama.cpp server
@@ -74,6 +75,22 @@ def help_text(*, in_notebook: bool) -> str:
         f"the line\n\n{EXAMPLES}\n\n%%translate? lists every option.\n\n"
         f"Commands:\n{_commands(in_notebook)}"
     )
+
+
+def command_help(command: str) -> str:
+    """`%translate COMMAND -h` for a command without flags of its own to describe: its lines
+    of the command list, so the two never disagree."""
+    entries: list[list[str]] = []
+    for line in COMMANDS_HELP.splitlines():
+        if line.startswith("%translate "):
+            entries.append([line])
+        else:
+            entries[-1].append(line)
+    for entry in entries:
+        words = entry[0].split()
+        if len(words) > 1 and words[1] == command:
+            return "Usage:\n" + "\n".join(entry) + "\n\n`%translate help` lists every command."
+    return help_text(in_notebook=True)
 
 
 def commands_epilog() -> str:

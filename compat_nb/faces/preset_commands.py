@@ -111,7 +111,7 @@ def refuse_keys(argv: list[str], name: str) -> None:
 
 def _parse(argv: list[str], prog: str, usage: str) -> tuple[str, dict[str, Any], Any]:
     """(preset name, fields to change, parsed flags) from `NAME [field=value…] [--flags…]`."""
-    if argv and argv[0] in ("-h", "--help"):
+    if any(arg in ("-h", "--help") for arg in argv):
         raise _Help(_parser(prog, usage).format_help())
     if not argv or argv[0].startswith("-"):
         raise UsageError(f"Name the preset first. Usage: {usage}")
