@@ -260,3 +260,38 @@ def test_a_key_typed_on_the_line_is_not_repeated_in_the_message(
     assert result.error_in_exec is not None
     shown = out.out + out.err + str(result.error_in_exec)
     assert KEY not in shown and KEY[:12] not in shown and KEY[-12:] not in shown, shown
+
+
+# --- comments on the line ----------------------------------------------------------------------
+
+
+def test_a_comment_after_the_flags_is_no_argument(
+    shell: Any, server: FakeServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """IPython hands a line magic its comment too; the README's lines carry comments (one with
+    an apostrophe), and a copied line must run as the line without it, as a shell reads it."""
+    for line in (
+        "%translate use T        # or Ollama, Local, your own preset…",
+        "%translate test                   # Connected. Found 3 models. Latency: 42 ms",
+        "%translate local status      # llama.cpp's OpenAI-compatible server",
+        "%translate show T #no space after the hash",
+    ):
+        result = shell.run_cell(line)
+        assert result.error_in_exec is None, (line, result.error_in_exec)
+    out = capsys.readouterr().out
+    assert "Connected" in out and "Local server is not running" in out
+    result = shell.run_cell("%%translate -t French -o result   # a cell's first line too\nHello")
+    assert result.error_in_exec is None, result.error_in_exec
+    assert server.chat_requests()[-1].body["model"] == "test-model"
+
+
+@pytest.mark.parametrize(
+    ("flags", "model"),
+    [('-m "x #1"', "x #1"), ("-m x#1", "x#1"), (r"-m x\ \#1", "x #1"), ("-m 'x #1' # c", "x #1")],
+)
+def test_a_hash_inside_a_word_or_quotes_is_kept(
+    shell: Any, server: FakeServer, flags: str, model: str
+) -> None:
+    result = shell.run_cell(f"%%translate -t French {flags}\nHello")
+    assert result.error_in_exec is None, result.error_in_exec
+    assert server.chat_requests()[-1].body["model"] == model

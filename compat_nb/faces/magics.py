@@ -26,10 +26,33 @@ if TYPE_CHECKING:  # at load only the magic is registered: these modules import 
 __all__ = ["TranslateMagics"]
 
 
+def _without_comment(line: str) -> str:
+    """The line up to a shell comment: an unquoted `#` that starts a word, as `sh` reads it.
+
+    IPython hands a line magic its whole line, comment and all, and the README's examples (like
+    any copied from a tutorial) carry comments; a `#` inside a word (`…/v1#x`) or inside quotes
+    is kept.
+    """
+    quote = ""
+    escaped = False
+    for i, char in enumerate(line):
+        if escaped:
+            escaped = False
+        elif char == "\\" and quote != "'":
+            escaped = True
+        elif quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and (i == 0 or line[i - 1].isspace()):
+            return line[:i]
+    return line
+
+
 def _split(line: str) -> list[str]:
     # IPython's own splitter keeps quotes inside values ("LM Studio" arrives quoted).
     try:
-        return shlex.split(line)
+        return shlex.split(_without_comment(line))
     except ValueError as exc:
         raise UsageError(f"Could not read the options ({exc}): check the quotes.") from None
 
