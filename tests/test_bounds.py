@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -285,3 +286,48 @@ def test_a_script_under_ulimit_n_64_makes_300_calls(server: FakeServer, tmp_path
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "done 300"
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+def test_a_script_that_compares_and_a_shell_run_end_with_nothing_unclosed(
+    server: FakeServer, tmp_path: Path, transport: str
+) -> None:
+    """compare(), translate_many() and `python -m compat_nb notebook` run on one event loop per
+    thread; at exit that loop's pools are closed, so no "Unclosed client session" (aiohttp) or
+    unclosed-socket warning follows the script's own output."""
+    import nbformat
+
+    nbformat.write(
+        nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("Some text.")]),
+        tmp_path / "lesson.ipynb",
+    )
+    script = (
+        "import compat_nb\n"
+        f"p = compat_nb.Preset('api', {server.base_url!r}, 'test-model')\n"
+        "print(compat_nb.compare('Hello', presets=[p], to='French').rows[0].text)\n"
+        "print(compat_nb.translate_many(['a', 'b'], to='French', preset=p)[1].text)\n"
+    )
+    env = {**os.environ, "COMPAT_NB_ASYNC_TRANSPORT": transport, "PYTHONWARNINGS": "always"}
+    runs = [
+        [sys.executable, "-c", script],
+        [
+            sys.executable,
+            "-m",
+            "compat_nb",
+            "notebook",
+            "lesson.ipynb",
+            "--to",
+            "fr",
+            "--base-url",
+            server.base_url,
+            "-m",
+            "test-model",
+        ],
+    ]
+    for argv in runs:
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "TRANSLATED" in done.stdout or "1 cells" in done.stdout, done.stdout
+        assert "nclosed" not in done.stderr, done.stderr[-2000:]

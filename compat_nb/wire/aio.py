@@ -7,14 +7,19 @@ ipykernel); elsewhere each thread keeps one loop of its own, so pooled connectio
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import threading
+import weakref
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 _local = threading.local()
+# Every loop made here, to be shut down at exit: a loop left open keeps its pooled connections,
+# and aiohttp then prints "Unclosed client session" under a script's own output.
+_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
@@ -45,4 +50,20 @@ def _thread_loop() -> asyncio.AbstractEventLoop:
     if loop is None or loop.is_closed():
         loop = asyncio.new_event_loop()
         _local.loop = loop
+        if not _loops:
+            atexit.register(_close_loops)
+        _loops.add(loop)
     return loop
+
+
+def _close_loops() -> None:
+    """At exit: end each idle loop as `asyncio.run` would, so its pools close their
+    connections (`shutdown_asyncgens` runs their closers) before the loop is closed."""
+    for loop in list(_loops):
+        if loop.is_closed() or loop.is_running():
+            continue
+        with contextlib.suppress(Exception):
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        with contextlib.suppress(Exception):
+            loop.close()
+    _loops.clear()
