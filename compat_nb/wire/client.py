@@ -25,6 +25,7 @@ from ..config.urls import join_url
 from ..errors import CompatError, ConfigError
 from . import exchange
 from .actions import Budget
+from .decoding import ACCEPT_ENCODING
 from .driver import Driver
 from .failures import Exchange
 from .protocol import ChatResult, ConnectionReport, RetryPolicy
@@ -100,7 +101,11 @@ class Client:
     # --- requests ----------------------------------------------------------------------------
 
     def _headers(self, preset: Preset) -> dict[str, str]:
-        headers = {"User-Agent": f"compat_nb/{__version__}", "Accept": "application/json"}
+        headers = {
+            "User-Agent": f"compat_nb/{__version__}",
+            "Accept": "application/json",
+            "Accept-Encoding": ACCEPT_ENCODING,  # what decoding.py unpacks within the size cap
+        }
         headers.update(preset.request_headers())
         key = preset.resolve_key()
         if key:  # an empty key sends no header at all: some servers reject "Bearer "

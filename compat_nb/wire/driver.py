@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from .actions import Action, Body, Budget, Close, Core, Emit, Pump, Read, Send, Sleep
+from .decoding import aiter_body, iter_body
 from .transport import Pools, async_transport, deadline_scope, reset_deadline, set_deadline
 
 __all__ = ["Driver"]
@@ -49,7 +50,7 @@ class Driver:
                     yield action.text
                 elif isinstance(action, Pump):
                     # Inlined, not a helper generator: this loop runs once per token.
-                    pieces = action.response.iter_bytes()
+                    pieces = iter_body(action.response, budget.max_bytes)
                     feed, deadline = action.feed, budget.deadline
                     while True:
                         token = set_deadline(deadline)
@@ -72,13 +73,13 @@ class Driver:
                     action.response.close()
                 else:
                     with deadline_scope(_deadline(action, budget)):
-                        outcome = self._perform(action, open_responses)
+                        outcome = self._perform(action, open_responses, budget.max_bytes)
         finally:
             core.close()
             for response in open_responses.values():
                 response.close()  # also on Ctrl-C or an abandoned stream: the pool stays usable
 
-    def _perform(self, action: Action, open_responses: dict[int, httpx.Response]) -> Any:
+    def _perform(self, action: Action, open_responses: dict[int, httpx.Response], cap: int) -> Any:
         try:
             if isinstance(action, Send):
                 http = self.pools.sync(action.proxy, tls=action.request.url.scheme == "https")
@@ -89,7 +90,7 @@ class Driver:
             if isinstance(action, Read):
                 data, error, truncated = bytearray(), None, False
                 try:
-                    for piece in action.response.iter_bytes():
+                    for piece in iter_body(action.response, cap):
                         data += piece
                         if len(data) > action.limit:
                             truncated = True
@@ -119,7 +120,7 @@ class Driver:
                 if isinstance(action, Emit):
                     yield action.text
                 elif isinstance(action, Pump):
-                    pieces = action.response.aiter_bytes()
+                    pieces = aiter_body(action.response, budget.max_bytes)
                     feed, deadline = action.feed, budget.deadline
                     while True:
                         token = set_deadline(deadline)
@@ -142,13 +143,15 @@ class Driver:
                     await action.response.aclose()
                 else:
                     with deadline_scope(_deadline(action, budget)):
-                        outcome = await self._aperform(action, open_responses)
+                        outcome = await self._aperform(action, open_responses, budget.max_bytes)
         finally:
             core.close()
             for response in open_responses.values():
                 await response.aclose()
 
-    async def _aperform(self, action: Action, open_responses: dict[int, httpx.Response]) -> Any:
+    async def _aperform(
+        self, action: Action, open_responses: dict[int, httpx.Response], cap: int
+    ) -> Any:
         try:
             if isinstance(action, Send):
                 tls = action.request.url.scheme == "https"
@@ -168,7 +171,7 @@ class Driver:
             if isinstance(action, Read):
                 data, error, truncated = bytearray(), None, False
                 try:
-                    async for piece in action.response.aiter_bytes():
+                    async for piece in aiter_body(action.response, cap):
                         data += piece
                         if len(data) > action.limit:
                             truncated = True

@@ -26,6 +26,7 @@ from ..errors import (
     ResponseTooLarge,
     StreamError,
 )
+from .decoding import DecodedTooLarge, UnreadableEncoding
 from .diagnosis import connect_reason
 from .transport import ProxyChoice
 
@@ -151,6 +152,17 @@ def failure(exc: BaseException, ex: Exchange, *, deadline_over: bool = False) ->
         if ex.started:
             return StreamError(timeout_text(ex) + _kept(ex), partial=ex.partial)
         return RequestTimeout(timeout_text(ex), url=shown_url(ex.url))
+    if isinstance(exc, DecodedTooLarge):
+        return too_large(ex, exc.limit)
+    if isinstance(exc, UnreadableEncoding):
+        return _broken(
+            ex,
+            f"The answer from {ex.base} is compressed "
+            + (f"as {exc.coding!r}" if exc.coding else "in an unknown way")
+            + ", which compat_nb did not ask for (it asks for gzip or deflate) and does not "
+            "read. Check the "
+            "compression settings of the server or of a proxy in front of it",
+        )
     if isinstance(exc, httpx.DecodingError):
         return _broken(
             ex,
