@@ -36,10 +36,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .errors import CompatError
 
     args = _parser().parse_args(argv)
+    from .config.advice import shown_in
     from .faces.notebook import run_command
 
     try:
-        reports = run_command(args)
+        with shown_in("shell"):  # every fix a message gives is a flag or a shell command
+            reports = run_command(args)
     except CompatError as exc:
         print(f"compat-nb: {exc.message}", file=sys.stderr)
         return 2

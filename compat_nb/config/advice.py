@@ -32,16 +32,20 @@ __all__ = [
     "front_end",
     "key_rejected",
     "list_models",
+    "local_command",
+    "local_option",
     "magic_name",
     "make_usable",
+    "one_off",
     "server_at",
     "set_variable",
     "shown_in",
     "start_local",
     "store_key",
+    "use_local",
 ]
 
-FRONT_ENDS = ("panel", "kernel", "terminal", "python")
+FRONT_ENDS = ("panel", "kernel", "terminal", "python", "shell")
 
 # Set by the settings panel around what it runs (its test thread too), so the messages it
 # shows speak of its own fields rather than of commands.
@@ -50,13 +54,22 @@ _shown_in: ContextVar[str | None] = ContextVar("compat_nb_shown_in", default=Non
 # Preset fields as the panel labels them, and as `%translate set NAME field=…` spells them.
 _LABELS = {"base_url": "Base URL", "model": "Model name", "api_key_env": "environment variable"}
 _EXAMPLES = {"base_url": "URL", "model": "MODEL", "api_key_env": "VAR"}
+# The same fields as the command line's flags: there, a run takes them in place of the preset's.
+_SHELL_FLAGS = {
+    "base_url": "--base-url URL",
+    "model": "-m MODEL",
+    "api_key_env": "--api-key-env VAR",
+}
 
 
 def front_end() -> str:
-    """'panel', 'kernel' (a Jupyter kernel), 'terminal' (terminal IPython) or 'python'.
+    """'panel', 'kernel' (a Jupyter kernel), 'terminal' (terminal IPython), 'python' or
+    'shell'.
 
     'python' means no IPython shell with the `%translate` magic loaded, where only Python
-    advice works. IPython is looked up, never imported: a plain script must not pay for it.
+    advice works. 'shell' is the command line (`python -m compat_nb`, `python -m
+    compat_nb.local`), which says so with `shown_in`: its advice is flags and shell commands.
+    IPython is looked up, never imported: a plain script must not pay for it.
     """
     shown = _shown_in.get()
     if shown:
@@ -103,6 +116,8 @@ def add_preset() -> str:
     where = front_end()
     if where == "panel":
         return "choose “New preset…” in the Preset list"
+    if where == "shell":
+        return "name any server with `--base-url URL -m MODEL` (`--api-key-env VAR` for a key)"
     if where == "python":
         return (
             "save one with `compat_nb.get_store().save(compat_nb.Preset('NAME', "
@@ -114,6 +129,20 @@ def add_preset() -> str:
     return f"add one with {command}"
 
 
+def one_off() -> str:
+    """How to reach a server without saving a preset, as a clause after add_preset()'s
+    ("…, or …"); empty where add_preset() already says it."""
+    where = front_end()
+    if where in ("panel", "shell"):
+        return ""
+    if where == "python":
+        return (
+            ", or pass one for a single call: "
+            "`preset=compat_nb.Preset('NAME', base_url='URL', model='MODEL')`"
+        )
+    return ", or pass `--base-url URL -m MODEL` for one cell"
+
+
 def choose_preset() -> str:
     """How to make a preset the one %%translate uses."""
     where = front_end()
@@ -121,6 +150,8 @@ def choose_preset() -> str:
         return "choose it above and click Use for %%translate"
     if where == "python":
         return "pick one with `compat_nb.get_store().use('NAME')`"
+    if where == "shell":
+        return "name one with `-p NAME`"
     return f"pick one with {_cmd('use NAME')}"
 
 
@@ -135,6 +166,8 @@ def edit_fields(name: str, fields: list[str]) -> str:
             f"save it with `store.save(store.get({_py(name)}).replace({changes}))` "
             "(store = compat_nb.get_store())"
         )
+    if where == "shell":
+        return "pass `" + " ".join(_SHELL_FLAGS.get(f, f"--{f} VALUE") for f in fields) + "`"
     changes = " ".join(f"{f}={_EXAMPLES.get(f, 'VALUE')}" for f in fields)
     command = _cmd(f"set {magic_name(name)} {changes}")
     if where == "kernel":
@@ -147,6 +180,8 @@ def change_glossary(preset: Preset) -> str:
     where, name = front_end(), preset.name
     if where == "panel":
         return "change or empty Glossary file under Advanced"
+    if where == "shell":
+        return "pass `--glossary FILE`"
     if not _is_saved(preset):
         return "pass glossary='FILE' (or glossary=None)"
     if where == "python":
@@ -168,6 +203,8 @@ def store_key(name: str) -> str:
             f"save it with `store.save(store.get({_py(name)}).replace(api_key=getpass.getpass()))`"
             " (store = compat_nb.get_store())"
         )
+    if where == "shell":
+        return "put it in an environment variable and pass `--api-key-env VAR`"
     return f"store it with {_cmd('key ' + magic_name(name))} (it asks without echoing)"
 
 
@@ -175,6 +212,8 @@ def set_variable(var: str, name: str | None = None) -> str:
     """How to set an environment variable for this front end; never `%env`, which would
     write the key into the notebook."""
     where = front_end()
+    if where == "shell":  # the next command reads it: nothing to restart
+        return f"set ${var} first (`export {var}=…`)"
     started = {"terminal": "IPython", "python": "Python"}.get(where, "Jupyter")
     text = f"set ${var} in the shell before starting {started} (`export {var}=…`)"
     if where in ("kernel", "panel"):
@@ -191,6 +230,8 @@ def list_models(preset: Preset) -> str:
         return "Test connection lists them"
     if where == "python":
         return "`compat_nb.get_client().test_connection(preset).model_ids` lists them"
+    if where == "shell":
+        return f"`{_curl_models(preset)}` lists them"
     if _is_saved(preset):
         return f"{_cmd('models ' + magic_name(preset.name))} lists them"
     # A masked query value would make the command fail: name the URL instead of showing it.
@@ -201,11 +242,54 @@ def list_models(preset: Preset) -> str:
     return f"{_cmd('models ' + flags)} lists them"
 
 
+def _curl_models(preset: Preset) -> str:
+    from .urls import join_url
+
+    # A masked query value would make the command fail: name the URL instead of showing it.
+    url = "URL/models" if "?" in preset.base_url else join_url(preset.base_url, "models")
+    if preset.api_key_env:
+        return f'curl -H "Authorization: Bearer ${preset.api_key_env}" {url}'
+    if preset.key_status == "set":
+        return f'curl -H "Authorization: Bearer KEY" {url}'
+    return f"curl {url}"
+
+
+def local_command(action: str) -> str:
+    """The bundled server's `action` (start, status, stop) as this front end runs it."""
+    where = front_end()
+    if where == "python":
+        return f"`compat_nb.local.{action}()`"
+    if where == "shell":
+        if action == "start":
+            return "`python -m compat_nb.local` (in a terminal of its own)"
+        return f'`python -c "import compat_nb.local as s; print(s.{action}())"`'
+    return _cmd(f"local {action}")
+
+
+def local_option(option: str, value: str) -> str:
+    """An option of starting the bundled server (port N, model PATH) as this front end
+    spells it: a keyword in Python, a flag elsewhere."""
+    if front_end() == "python":
+        return f"`{option}={value}`"
+    return f"`--{option} {value}`"
+
+
+def use_local() -> str:
+    """How to send translations to the running bundled server."""
+    where = front_end()
+    if where == "python":
+        return '`preset="Local"`'
+    if where == "shell":
+        return (
+            "`-p Local` (in a cell, or in `python -m compat_nb notebook`), "
+            '`preset="Local"` from Python, or its Base URL from any OpenAI client'
+        )
+    return "`-p Local`"
+
+
 def start_local() -> str:
     """How to start the bundled llama.cpp server."""
-    if front_end() == "python":
-        return "start it with `compat_nb.local.start()`"
-    return f"start it with {_cmd('local start')}"
+    return f"start it with {local_command('start')}"
 
 
 def make_usable(preset: Preset) -> str:
@@ -222,6 +306,8 @@ def make_usable(preset: Preset) -> str:
         parts.append(edit_fields(preset.name, missing))
     elif missing and where == "python":
         parts.append("pass " + " and ".join(f"{f}=..." for f in missing))
+    elif missing and where == "shell":
+        parts.append(edit_fields(preset.name, missing))
     elif missing:
         flags = {"base_url": "--base-url URL", "model": "-m MODEL"}
         parts.append("pass " + " ".join(flags[f] for f in missing) + " in the cell")

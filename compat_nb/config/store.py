@@ -159,7 +159,7 @@ class PresetStore:
         names = self.names()
         raise ConfigError(
             f"No preset named {name!r}. Known presets: {', '.join(names)}. "
-            f"{_capital(advice.add_preset())}, or pass `--base-url URL -m MODEL` for one cell."
+            f"{_capital(advice.add_preset())}{advice.one_off()}."
         )
 
     def get(self, name: str) -> Preset:

