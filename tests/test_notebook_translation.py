@@ -11,6 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from compat_nb.config import advice
 from compat_nb.config.presets import Preset
 from compat_nb.errors import ConfigError
 from compat_nb.work.code_comments import same_code
@@ -113,9 +114,13 @@ def test_a_markdown_file_keeps_its_front_matter_and_code(server, preset, lesson)
 def test_an_existing_output_is_never_replaced_without_force(server, preset, lesson):
     out = lesson.with_name("lesson.fr.ipynb")
     out.write_text("precious", encoding="utf-8")
-    with pytest.raises(ConfigError, match="already exists: add --force"):
+    with pytest.raises(ConfigError, match="already exists: add `force=True`"):
         translate_notebooks([lesson], to="fr", preset=preset)
     assert out.read_text(encoding="utf-8") == "precious" and not server.chat_requests()
+    # The same refusal on a command line (or in a magic) names the flag, not Python.
+    with advice.shown_in("shell"), pytest.raises(ConfigError) as info:
+        translate_notebooks([lesson], to="fr", preset=preset)
+    assert "add `--force` to replace it" in info.value.message, info.value.message
 
     translate_notebooks([lesson], to="fr", preset=preset, force=True)
     assert nbformat.read(out, as_version=4).metadata["language"] == "fr"
@@ -378,7 +383,7 @@ def test_the_cell_command_translates_with_the_config_language(ip, server, lesson
     )
     result = ip.run_cell(f'%translate notebook "{lesson}" -p Here')
     shown = capsys.readouterr()
-    assert not result.success and "already exists: add --force" in shown.out + shown.err
+    assert not result.success and "already exists: add `--force`" in shown.out + shown.err
 
 
 def test_the_public_function(server, preset, lesson):

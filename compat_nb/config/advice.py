@@ -29,6 +29,7 @@ __all__ = [
     "change_glossary",
     "choose_preset",
     "edit_fields",
+    "flag",
     "front_end",
     "key_rejected",
     "list_models",
@@ -101,6 +102,12 @@ def magic_name(name: str) -> str:
     if name and re.fullmatch(r"[\w.:@+/-]+", name):
         return name
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def flag(command_line: str, python: str) -> str:
+    """An option as this front end spells it: `--force` on a command line or in a magic,
+    `force=True` in Python."""
+    return f"`{python}`" if front_end() == "python" else f"`{command_line}`"
 
 
 def _cmd(text: str) -> str:

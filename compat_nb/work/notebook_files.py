@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..config import advice
 from ..errors import ConfigError
 
 __all__ = ["already_exists", "expand_paths", "output_path", "write_new"]
@@ -80,6 +81,6 @@ def write_new(path: Path, text: str, *, force: bool) -> None:
 def already_exists(path: Path) -> str:
     """The message for an output that exists: what to do, and that nothing finished is lost."""
     return (
-        f"{path} already exists: add --force (force=True) to replace it. Finished pieces come "
-        "from the cache, so only new or failed ones are translated again."
+        f"{path} already exists: add {advice.flag('--force', 'force=True')} to replace it. "
+        "Finished pieces come from the cache, so only new or failed ones are translated again."
     )

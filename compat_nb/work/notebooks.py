@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import bounds
+from ..config import advice, bounds
 from ..config.presets import Preset
 from ..errors import CompatError, ConfigError
 from ..wire.protocol import Usage, cost_of
@@ -328,9 +328,16 @@ def translate_notebooks(
         if dest.exists() and not force:
             raise ConfigError(already_exists(dest))
         if dest == src and not force:
-            raise ConfigError(f"The output would replace the input {src}: give -o or --force.")
+            raise ConfigError(
+                f"The output would replace the input {src}: give "
+                f"{advice.flag('-o PATH', 'output=PATH')} or "
+                f"{advice.flag('--force', 'force=True')}."
+            )
     if len(set(targets)) < len(targets):
-        raise ConfigError("Two inputs have the same name: give each its own -o folder.")
+        raise ConfigError(
+            "Two inputs have the same name: give each its own "
+            f"{advice.flag('-o FOLDER', 'output=FOLDER')}."
+        )
     docs = [Document(f, comments=comments, chunk_chars=chunk_chars) for f in files]
     run = _Run(docs, chosen, language, source_language, terms, on_piece)
     on_plan([(d.path.name, [len(u.parts) for u in d.units]) for d in docs])
