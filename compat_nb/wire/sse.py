@@ -124,10 +124,19 @@ class LineSplitter:
 
     def __init__(self) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._pending = ""
+        self._pending = ""  # the start of a line whose end has not arrived
+        self._parts: list[str] = []  # more of it: a long line in small chunks is joined once
 
     def feed(self, data: bytes) -> list[str]:
-        text = self._pending + self._decoder.decode(data)
+        text = self._decoder.decode(data)
+        if "\n" not in text and "\r" not in text and not self._pending.endswith("\r"):
+            if text:
+                self._parts.append(text)  # no line end yet: kept, not copied again
+            return []
+        if self._parts:
+            text = "".join(self._parts) + text
+            self._parts = []
+        text = self._pending + text
         if "\r" not in text:  # the usual LF-only stream: one split, once per token
             lines = text.split("\n")
             self._pending = lines.pop()
@@ -141,7 +150,7 @@ class LineSplitter:
         return lines
 
     def flush(self) -> list[str]:
-        text = self._pending + self._decoder.decode(b"", final=True)
-        self._pending = ""
+        text = self._pending + "".join(self._parts) + self._decoder.decode(b"", final=True)
+        self._pending, self._parts = "", []
         lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
         return [line for line in lines if line] if text else []

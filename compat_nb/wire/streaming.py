@@ -37,8 +37,11 @@ class ChatAccumulator:
         self._secrets = tuple(secrets)  # scrubbed from messages: a server may echo the key
         self._text = TextBuffer()  # one copy of a long answer, not an object per token
         self._reasoning: list[str] = []  # <think> blocks
-        self._reasoning_field = ""  # `reasoning_content` deltas: pieces of one text
-        self._pending = ""
+        self._reasoning_field = TextBuffer()  # `reasoning_content` deltas: pieces of one text
+        self._held: list[str] = []  # content held while it may still open a <think> block
+        self._head = ""  # its first non-blank characters: a prefix of "<think>" while held
+        self._think = TextBuffer()  # the open <think> block's text so far
+        self._think_tail = ""  # its last characters: the start of a "</think>" split in two
         self._state = "start"  # start -> (think -> after ->) text
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
@@ -93,7 +96,7 @@ class ChatAccumulator:
                 reasoning = message_reasoning(delta)
                 if reasoning:
                     self.started = True
-                    self._reasoning_field += reasoning
+                    self._reasoning_field.append(reasoning)
             content = delta.get("content")
             if content and isinstance(content, str):
                 self.started = True
@@ -117,47 +120,60 @@ class ChatAccumulator:
         )
 
     def _route(self, content: str) -> str:
-        if self._state == "text":
-            self._text.append(content)
-            return content
-        self._pending += content
+        """Content before the answer text proper: a leading `<think>` block is taken out.
+
+        Each piece is looked at once (plus the few characters a split tag needs), so a block
+        that never closes, or blank lines that never end, cost time linear in their length.
+        """
         if self._state == "start":
-            head = self._pending.lstrip()
-            if head.startswith(self._OPEN):
-                self._state, self._pending = "think", head[len(self._OPEN) :]
-            elif self._OPEN.startswith(head):
+            self._held.append(content)
+            head = content if self._head else content.lstrip()
+            if not head:
+                return ""  # blank so far: could still come before "<think>"
+            self._head += head
+            if self._head.startswith(self._OPEN):
+                content = self._head[len(self._OPEN) :]
+                self._state, self._held, self._head = "think", [], ""
+            elif self._OPEN.startswith(self._head):
                 return ""  # still could be "<think>"
             else:
-                return self._emit_pending()
+                return self._emit("".join(self._held))
         if self._state == "think":
-            inner, sep, rest = self._pending.partition(self._CLOSE)
-            if not sep:
+            seen = self._think_tail + content
+            at = seen.find(self._CLOSE)
+            if at < 0:
+                self._think.append(content)
+                self._think_tail = seen[-(len(self._CLOSE) - 1) :]
                 return ""
-            self._reasoning.append(inner.strip())
-            self._state, self._pending = "after", rest
-        if self._state == "after":
-            self._pending = self._pending.lstrip()
-            if not self._pending:
-                return ""
-            return self._emit_pending()
-        return ""
+            end = self._think.length - len(self._think_tail) + at  # where "</think>" starts
+            self._think.append(content)
+            block = str(self._think)
+            self._reasoning.append(block[:end].strip())
+            content = block[end + len(self._CLOSE) :]
+            self._think, self._think_tail, self._state = TextBuffer(), "", "after"
+        # after the block: blank lines between it and the answer are dropped
+        content = content.lstrip()
+        return self._emit(content) if content else ""
 
-    def _emit_pending(self) -> str:
-        out, self._pending, self._state = self._pending, "", "text"
-        self._text.append(out)
-        return out
+    def _emit(self, text: str) -> str:
+        self._state = "text"
+        self._text.append(text)
+        return text
 
     def finish(self) -> str:
         """Flush what was held back; returns the text it adds."""
         if self._state == "think":
-            self._reasoning.append(self._pending.strip())
-            self._pending = ""
+            self._reasoning.append(str(self._think).strip())
+            self._think, self._think_tail = TextBuffer(), ""
             return ""
-        return self._emit_pending() if self._pending else ""
+        if self._state == "start" and self._held:
+            held, self._held, self._head = "".join(self._held), [], ""
+            return self._emit(held)
+        return ""
 
     def result(self, *, latency_ms: float | None, ttft_ms: float | None) -> ChatResult:
         text, late_reasoning = split_reasoning(self.text)  # a lone </think> only shows at the end
-        parts = [self._reasoning_field, *self._reasoning, late_reasoning]
+        parts = [str(self._reasoning_field), *self._reasoning, late_reasoning]
         reasoning = "\n".join(r for r in parts if r)
         return ChatResult(
             text=text,
@@ -345,6 +361,14 @@ def empty_answer(
         text = (
             f"{where} answered with no text before reaching max tokens (finish_reason "
             '"length"). Raise max tokens (--max-tokens N, or max_tokens=N in Python).'
+        )
+    elif result.reasoning:
+        reason = "reasoning"
+        text = (
+            f"{where} answered with reasoning only ({len(result.reasoning):,} characters) and "
+            f"no text (finish_reason {finish or 'none'}{counted}): the model's thinking never "
+            "reached an answer, or its <think> block never closed. Turn the model's thinking "
+            "off, or raise max tokens (--max-tokens N, or max_tokens=N in Python)."
         )
     else:
         reason = "context"
