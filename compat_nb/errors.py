@@ -26,7 +26,11 @@ Messages never contain an API key: `redact` scrubs every message built from serv
 
 from __future__ import annotations
 
+import base64
+import functools
+import json
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 __all__ = [
     "AuthenticationError",
@@ -50,6 +54,7 @@ __all__ = [
     "ServerError",
     "StreamError",
     "redact",
+    "redact_value",
 ]
 
 
@@ -175,8 +180,79 @@ class ResponseTooLarge(StreamError):
 
 
 def redact(text: str, *secrets: str | None) -> str:
-    """Replace every non-blank secret in text; a server may echo the key back in an error."""
+    """Replace every non-blank secret in text, also as a server may echo it back encoded.
+
+    Besides the secret as given: percent-encoded (a URL or form echoed), JSON-escaped (`\\/`,
+    `\\uXXXX` left in a body that was not parsed) and base64 in either alphabet at any offset
+    (an `Authorization: Basic …` or `Bearer …` header echoed whole); a base64 run holding the
+    secret is replaced entirely.
+    """
     for secret in secrets:
         if secret and secret.strip():
-            text = text.replace(secret, "***")
+            for form in _plain_forms(secret):
+                text = text.replace(form, "***")
+            for core in _base64_cores(secret):
+                text = _cut_runs(text, core)
     return text
+
+
+def redact_value(value: Any, *secrets: str | None) -> Any:
+    """A decoded body (dicts, lists, strings, numbers) with `redact` applied to every string
+    in it, keys included: what an exception keeps of a server's answer."""
+    if isinstance(value, str):
+        return redact(value, *secrets)
+    if isinstance(value, dict):
+        return {redact_value(k, *secrets): redact_value(v, *secrets) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_value(item, *secrets) for item in value]
+    return value
+
+
+@functools.lru_cache(maxsize=64)
+def _plain_forms(secret: str) -> tuple[str, ...]:
+    escaped = json.dumps(secret)[1:-1]
+    forms = {
+        secret,
+        quote(secret, safe=""),
+        quote(secret),
+        quote_plus(secret),
+        escaped,
+        escaped.replace("/", "\\/"),
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        "".join(f"\\u{ord(c):04x}" for c in secret) if secret.isascii() else secret,
+    }
+    # Longest first: a form that holds another is replaced whole.
+    return tuple(sorted((f for f in forms if f.strip()), key=len, reverse=True))
+
+
+_BASE64 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
+
+
+@functools.lru_cache(maxsize=64)
+def _base64_cores(secret: str) -> tuple[str, ...]:
+    """Base64 of `…secret…`: at each of the three byte offsets, the characters that depend on
+    the secret alone (the groups of three bytes wholly inside it), in both alphabets."""
+    raw = secret.encode("utf-8", "surrogatepass")
+    if len(raw) < 8:  # too short for a core that could not occur by chance
+        return ()
+    cores: set[str] = set()
+    for offset in range(3):
+        encoded = base64.b64encode(b"\0" * offset + raw).decode()
+        core = encoded[4 if offset else 0 : 4 * ((offset + len(raw)) // 3)]
+        cores |= {core, core.replace("+", "-").replace("/", "_")}
+    return tuple(cores)
+
+
+def _cut_runs(text: str, core: str) -> str:
+    """text with each base64 run that holds `core` replaced by *** (linear: found with find,
+    widened over the run's characters, never searched from every position)."""
+    parts, start = [], 0
+    while (found := text.find(core, start)) >= 0:
+        left, right = found, found + len(core)
+        while left > start and text[left - 1] in _BASE64:
+            left -= 1
+        while right < len(text) and (text[right] in _BASE64 or text[right] == "="):
+            right += 1
+        parts += [text[start:left], "***"]
+        start = right
+    return "".join(parts) + text[start:] if parts else text

@@ -29,6 +29,7 @@ from ..errors import (
     ResponseError,
     ServerError,
     redact,
+    redact_value,
 )
 
 __all__ = [
@@ -207,7 +208,9 @@ def error_for_response(
     `proxy`: the ProxyChoice it went through, named when the failure may be the proxy's.
     """
     base = shown_url(preset.base_url)
-    said = server_message(body, preset.secrets())
+    # A proxy may echo its own credentials (Proxy-Authorization) in the page it answers with.
+    secrets = (*preset.secrets(), *(proxy.secrets if proxy is not None else ()))
+    said = server_message(body, secrets)
     fields = _fields(body)
     retried = f" after {attempts} attempts" if attempts > 1 else ""
     if credentials is None:
@@ -291,7 +294,7 @@ def error_for_response(
             " If this server needs an API key (a LiteLLM proxy answers a missing one with "
             "500): " + advice.key_rejected(preset)
         )
-    return cls(text, status_code=status, body=body)
+    return cls(text, status_code=status, body=redact_value(body, *secrets))
 
 
 def is_html(content_type: str, body: Any) -> bool:
@@ -319,7 +322,8 @@ def error_in_body(
 ) -> CompatError:
     """A 200 whose body is an error: a route, model or key problem in disguise, or a model
     still loading. The server may echo the key, so its text is scrubbed."""
-    said = server_message(body, (*preset.secrets(), *secrets))
+    secrets = (*preset.secrets(), *secrets)
+    said = server_message(body, secrets)
     disguised = (
         _AUTH_CODES.search(_fields(body))
         or _AUTH.search(said)
@@ -329,7 +333,7 @@ def error_in_body(
     if disguised:
         return error_for_response(
             200,
-            body,
+            redact_value(body, *secrets),
             url=url or join_url(preset.base_url, endpoint),
             preset=preset,
             model=model,
@@ -339,5 +343,5 @@ def error_in_body(
         f"{shown_url(preset.base_url)} answered 200 with an error: {sentence(said)} Check the "
         "server's log; retry once the model is loaded.",
         status_code=200,
-        body=body,
+        body=redact_value(body, *secrets),
     )

@@ -252,4 +252,14 @@ def models(
     if isinstance(decoded, dict) and decoded.get("error"):
         raise error_in_body(decoded, preset=preset, url=str(response.url), endpoint="models")
     ids: list[str] = parse_models(decoded)
-    return ids
+    return _scrubbed(ids, preset)
+
+
+def _scrubbed(ids: list[str], preset: Preset) -> list[str]:
+    """The ids with the preset's secrets masked: a gateway may name models after the account
+    or key they belong to, and ids are printed by test, models and the panel. Checked on the
+    joined list first, so a list of millions costs one pass when (as always) nothing is there."""
+    joined = "\n".join(ids)
+    if preset.redact(joined) == joined:
+        return ids
+    return [preset.redact(model_id) for model_id in ids]

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpcore
 import httpx
@@ -92,6 +92,15 @@ class ProxyChoice:
         host = parts.hostname or ""
         host = f"[{host}]" if ":" in host else host
         return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The user name and password in the proxy URL, as given and decoded: a proxy may echo
+        them (or its Proxy-Authorization header) in an error page."""
+        parts = urlsplit(self.url)
+        found = [parts.password or "", f"{parts.username or ''}:{parts.password or ''}"]
+        found += [unquote(value) for value in found]
+        return tuple(value for value in found if value.strip(":"))
 
 
 @functools.lru_cache(maxsize=256)  # asked once per request, of a handful of hosts
