@@ -50,6 +50,10 @@ def ip() -> Iterator[object]:
     yield shell
     shell.run_line_magic("unload_ext", "compat_nb")
     shell.config.pop("TranslateMagics", None)  # the next load starts from the defaults
+    # The shell outlives the test: with %translate still registered, a later test of a plain
+    # script would be told magic commands (advice follows the front end it detects).
+    for kind in ("line", "cell"):
+        shell.magics_manager.magics[kind].pop("translate", None)
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import MARKER_KEY
 
+from compat_nb.config.advice import shown_in
 from compat_nb.config.catalog import BUILTIN_PRESETS
 from compat_nb.config.presets import Preset
 from compat_nb.config.store import PresetStore, get_store
@@ -117,7 +118,7 @@ def test_builtin_can_be_changed_and_reset() -> None:
 
 def test_use_and_active_persist(config_dir: Path) -> None:
     store = get_store()
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(ConfigError) as info, shown_in("terminal"):  # IPython's wording
         _ = store.active
     assert "%translate use NAME" in str(info.value)
     store.save(Preset("srv", "http://h/v1", "m"))
@@ -251,7 +252,7 @@ def test_local_preset_without_a_running_server_says_how_to_start_it() -> None:
     # Needs compat_nb/local.py (the bundled server); the config dir has no local.json.
     preset = get_store().get("Local")
     assert not preset.usable
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(ConfigError) as info, shown_in("terminal"):  # IPython's wording
         preset.require_usable()
     assert "Base URL is empty" in str(info.value)
     assert "%translate local start" in str(info.value)
