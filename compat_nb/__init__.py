@@ -134,9 +134,15 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    """`%unload_ext compat_nb`: stop the bundled local server if this kernel started it."""
+    """`%unload_ext compat_nb`: stop the bundled local server if this kernel started it, and
+    take the magics away (`%reload_ext` brings them back)."""
     import sys
 
     local = sys.modules.get(f"{__name__}.local")
     if local is not None:
         local.stop_owned()
+    manager = getattr(ipython, "magics_manager", None)
+    if manager is not None:
+        for kind in ("line", "cell"):
+            manager.magics.get(kind, {}).pop("translate", None)
+        manager.registry.pop("TranslateMagics", None)

@@ -164,3 +164,13 @@ def test_tables_fit_the_terminal_cutting_or_stacking() -> None:
     assert all(len(line) <= 40 for line in stacked.splitlines())
     assert "column 11: 111111111111111111" in stacked
     assert (format_ms(842.4), format_ms(1352)) == ("842 ms", "1.35 s")  # one format everywhere
+
+
+def test_unload_takes_the_magics_away_and_reload_brings_them_back(ip: Any) -> None:
+    ip.run_line_magic("unload_ext", "compat_nb")
+    assert ip.find_line_magic("translate") is None and ip.find_cell_magic("translate") is None
+    ip.run_line_magic("load_ext", "compat_nb")
+    assert "Ollama" in str(ip.run_line_magic("translate", "presets"))
+    ip.run_line_magic("reload_ext", "compat_nb")
+    assert ip.find_line_magic("translate") is not None
+    assert ip.find_cell_magic("translate") is not None

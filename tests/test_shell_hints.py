@@ -111,7 +111,13 @@ def test_the_bundled_server_is_started_from_a_shell_as_a_shell_does_it(
     assert "Local server is not running" in done.stdout, done.stderr
 
 
-def test_in_a_script_the_fixes_are_python(server: FakeServer) -> None:
+def test_in_a_script_the_fixes_are_python(
+    server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A script has no IPython shell; one made by an earlier test in this process is hidden.
+    ipython = sys.modules.get("IPython")
+    if ipython is not None:
+        monkeypatch.setattr(ipython, "get_ipython", lambda: None)
     with pytest.raises(CompatError) as info:
         compat_nb.translate("Hello", preset="Nope")
     message = info.value.message
