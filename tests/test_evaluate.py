@@ -212,3 +212,20 @@ def test_labels_say_what_sets_each_candidate_apart(server: FakeServer) -> None:
         "formal",
         "LM Studio · qwen2.5-7b (2)",
     ]
+
+
+def test_candidates_that_answer_alike_are_tied_not_a_winner(server: FakeServer) -> None:
+    # The same model under two labels (or two presets of one server at temperature 0) gives the
+    # same answers: sacrebleu's bootstrap puts p at 1/1001 there, which would name a winner.
+    serve(server)
+    same = [preset(server, "good"), {"preset": preset(server, "good"), "label": "again"}]
+    ev = compat_nb.evaluate(PAIRS, same, to="French", live=False)
+    board = ev.leaderboard()
+    assert board["chrF++"].nunique() == 1
+    assert board["p vs best (chrF++)"].dropna().tolist() == [1.0]
+    assert ev.winner is None and ev.verdict.startswith("No significant winner on chrF++")
+    # The judge's means are tested the same way.
+    judge = preset(server, "judge")
+    ev = compat_nb.evaluate(SOURCES, same, to="French", judge=judge, live=False)
+    assert ev.leaderboard()["p vs best (judge)"].dropna().tolist() == [1.0]
+    assert ev.winner is None

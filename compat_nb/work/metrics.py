@@ -103,15 +103,25 @@ def paired_bootstrap(
     columns = [key for key in table if key != "System"]
     out: dict[str, dict[str, BootstrapResult]] = {name: {} for name in order}
     for metric, column in zip(METRICS, columns, strict=True):
+        base = table[column][0]  # the baseline comes first in `order`
         for name, result in zip(order, table[column], strict=True):
-            assert not isinstance(result, str)
+            assert not isinstance(result, str) and not isinstance(base, str)
             out[name][metric] = BootstrapResult(
                 score=float(result.score),
                 mean=float(result.mean if result.mean is not None else result.score),
                 ci=float(result.ci or 0.0),
-                p_value=None if name == baseline else float(result.p_value or 0.0),
+                p_value=None if name == baseline else _p_value(result, base),
             )
     return out
+
+
+def _p_value(result: Any, baseline: Any) -> float:
+    """sacrebleu's p-value, except for a score equal to the baseline's: no difference at all
+    is never evidence of one (p = 1). sacrebleu counts only resampled differences *above* the
+    actual one, so two systems that answer alike get 1/1001 and would read as significant."""
+    if float(result.score) == float(baseline.score):
+        return 1.0
+    return float(result.p_value or 0.0)
 
 
 def paired_bootstrap_means(
@@ -147,6 +157,9 @@ def paired_bootstrap_means(
             diffs = np.abs(means - base_means)
             centred = diffs - diffs.mean()
             actual = abs(values.mean() - base.mean())
-            p_value = float((np.sum(centred > actual) + 1) / (n_samples + 1))
+            # An equal mean is no evidence of a difference (see _p_value).
+            p_value = (
+                1.0 if actual == 0 else float((np.sum(centred > actual) + 1) / (n_samples + 1))
+            )
         out[name] = BootstrapResult(float(values.mean()), float(mean), float(ci), p_value)
     return out
