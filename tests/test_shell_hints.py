@@ -169,3 +169,21 @@ def test_no_advice_outside_ipython_names_a_magic(where: str, server: FakeServer)
             assert "get_store" not in text and "compat_nb.local." not in text, text
         else:
             assert not re.search(r"`-[-\w]", text), text
+
+
+@pytest.mark.parametrize("where", ["python", "shell", "terminal", "kernel"])
+def test_a_server_named_by_its_url_is_not_called_a_preset(where: str, server: FakeServer) -> None:
+    """`--base-url URL` (base_url= in Python) without a model: no preset by that name exists,
+    so the message names the server, and its fix is how that front end passes a model."""
+    with pytest.raises(CompatError) as info, advice.shown_in(where):
+        compat_nb.translate("Hello", to="fr", base_url=server.base_url)
+    message = info.value.message
+    assert message.startswith(f"The server at {server.base_url} is not usable yet"), message
+    assert "Preset" not in message and "127.0.0.1:" + str(server.port) + "'" not in message
+    wanted = {"python": "model='MODEL'", "shell": "-m MODEL"}.get(where, "-m MODEL in the cell")
+    assert wanted in message and message.count(wanted) == 1, message
+    if where == "python":
+        (fix,) = [f for f in fixes(message) if f.startswith("model=")]
+        model = eval(fix.removeprefix("model=").replace("MODEL", "test-model"))
+        done = compat_nb.translate("Hello", to="fr", base_url=server.base_url, model=model)
+        assert done.text == "TRANSLATED: Hello"

@@ -312,7 +312,7 @@ def make_usable(preset: Preset) -> str:
     if missing and (saved or where == "panel"):
         parts.append(edit_fields(preset.name, missing))
     elif missing and where == "python":
-        parts.append("pass " + " and ".join(f"{f}=..." for f in missing))
+        parts.append("pass " + " and ".join(f"`{f}='{_EXAMPLES[f]}'`" for f in missing))
     elif missing and where == "shell":
         parts.append(edit_fields(preset.name, missing))
     elif missing:

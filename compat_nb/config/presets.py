@@ -265,14 +265,16 @@ class Preset:
 
         return make_usable(self)
 
-    def require_usable(self) -> Preset:
-        """Return self, or raise ConfigError saying what is missing and how to fill it."""
+    def require_usable(self, subject: str | None = None) -> Preset:
+        """Return self, or raise ConfigError saying what is missing and how to fill it.
+
+        `subject` names what is not usable when it is no saved preset (a `--base-url` cell's
+        server), so the message does not send the user looking for a preset by that name."""
         problems = self.problems()
         if not problems:
             return self
-        raise ConfigError(
-            f"Preset {self.name!r} is not usable yet: {' and '.join(problems)}; {self.fix()}."
-        )
+        subject = subject or f"Preset {self.name!r}"
+        raise ConfigError(f"{subject} is not usable yet: {' and '.join(problems)}; {self.fix()}.")
 
     def secrets(self) -> tuple[str, ...]:
         """Everything of this preset a message must never show: the key, secret header

@@ -10,11 +10,10 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from ..config.presets import Preset
 from ..config.store import get_store
-from ..config.urls import normalize_base_url
+from ..config.urls import host_of, normalize_base_url, shown_url
 from ..errors import CompatError, ConfigError
 from ..wire.client import get_client
 from ..wire.protocol import ChatResult, Usage, tokens_per_second
@@ -237,17 +236,14 @@ def resolve_preset(
 
     Overrides with None are ignored; the result is checked for usability.
     """
+    subject = None
     if isinstance(preset, Preset):
         chosen = preset
     elif base_url and preset is None:
         # Named by host and port: the URL itself may carry a query the user keeps private.
-        parts = urlsplit(normalize_base_url(base_url))
-        name = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
-        chosen = Preset(
-            name=name,
-            base_url=base_url,
-            hint="name the model with -m MODEL (model=... in Python)",
-        )
+        # No saved preset has that name, so a message names the server instead.
+        chosen = Preset(name=host_of(normalize_base_url(base_url)), base_url=base_url)
+        subject = f"The server at {shown_url(chosen.base_url)}"
     elif preset is not None:
         chosen = get_store().get(preset)
     else:
@@ -268,7 +264,7 @@ def resolve_preset(
     unknown = set(changes) - set(Preset.__dataclass_fields__)
     if unknown:
         raise ConfigError(f"Unknown setting(s) {', '.join(sorted(unknown))}.")
-    return chosen.replace(**changes).require_usable() if changes else chosen.require_usable()
+    return (chosen.replace(**changes) if changes else chosen).require_usable(subject)
 
 
 def _prepare(
