@@ -54,6 +54,21 @@ def test_new_set_show_delete_a_preset(ip: Any, server: FakeServer, capsys: Any) 
     assert "Deleted 'My box'" in out and "My box" not in get_store().names()
 
 
+def test_show_says_what_applies_to_each_unset_field(ip: Any, capsys: Any) -> None:
+    """Only sampling options fall to the server; the others have the client's or the magic's
+    value, and a preset without prices has no cost figures at all."""
+    _, out = run(ip, capsys, "%translate show Ollama")
+    rows = dict(line.strip().split("  ", 1) for line in out.splitlines() if "  " in line.strip())
+    rows = {label.strip(): value.strip() for label, value in rows.items()}
+    assert rows["temperature"] == "server default" and rows["max tokens"] == "server default"
+    assert rows["timeout (s)"] == "the client's (300)"
+    assert rows["deadline (s)"] == "the client's (1800)"
+    assert "server" not in rows["system prompt"] and "instruction" in rows["system prompt"]
+    assert rows["target language"].startswith("the cell's -t")
+    assert rows["input $ / 1M tokens"].startswith("none")
+    assert out.count("server default") == 2  # temperature and max tokens only
+
+
 def test_keys_are_never_taken_on_the_command_line(ip: Any, capsys: Any) -> None:
     for line in (
         f"%translate new K --base-url http://h/v1 -m m --api-key {MARKER_KEY}",

@@ -14,7 +14,20 @@ from dataclasses import dataclass
 
 from .keys import looks_like_key
 
-__all__ = ["BOUNDS", "Bound", "check", "flag_type", "short_repr"]
+__all__ = [
+    "BOUNDS",
+    "DEFAULT_DEADLINE",
+    "DEFAULT_READ_TIMEOUT",
+    "Bound",
+    "check",
+    "flag_type",
+    "short_repr",
+]
+
+# The client's bounds when a preset leaves them unset; here, not in wire/, so what shows them
+# (`%translate show`, the panel) does not import httpx.
+DEFAULT_READ_TIMEOUT = 300.0  # a local model loading on first use can take minutes
+DEFAULT_DEADLINE = 1800.0  # a whole answer: a slow CPU model writing a long piece, and then some
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic_arguments import MagicArgumentParser
 
 from ..config import advice
-from ..config.bounds import BOUNDS, flag_type, short_repr
+from ..config.bounds import BOUNDS, DEFAULT_DEADLINE, DEFAULT_READ_TIMEOUT, flag_type, short_repr
 from ..config.presets import Preset
 from ..config.store import get_store
 from ..config.urls import shown_url
@@ -352,9 +352,15 @@ def show(argv: list[str]) -> None:
         ("glossary", "glossary"),
     ):
         value = getattr(preset, field)
+        # What applies when the field is unset: only sampling options fall to the server.
         unset = {
-            "deadline": "the client's (1800)",
+            "system_prompt": "none (the translation instruction alone)",
+            "timeout": f"the client's ({DEFAULT_READ_TIMEOUT:g})",
+            "deadline": f"the client's ({DEFAULT_DEADLINE:g})",
             "concurrency": "the command's",
+            "target_language": "the cell's -t, else TranslateMagics.target_language",
+            "input_price": "none (no cost figures)",
+            "output_price": "none (no cost figures)",
             "glossary": "none",
         }.get(field, "server default")
         rows.append((label, unset if value is None else str(value)))

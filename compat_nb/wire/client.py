@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from .._version import __version__
-from ..config.bounds import check
+from ..config.bounds import DEFAULT_DEADLINE, DEFAULT_READ_TIMEOUT, check
 from ..config.options import check_option
 from ..config.presets import Preset
 from ..config.urls import join_url
@@ -42,8 +42,6 @@ __all__ = [
 ]
 
 CONNECT_TIMEOUT = 5.0
-DEFAULT_READ_TIMEOUT = 300.0  # a local model loading on first use can take minutes
-DEFAULT_DEADLINE = 1800.0  # a whole answer: a slow CPU model writing a long piece, and then some
 DEFAULT_MAX_RESPONSE_BYTES = 32 * 2**20  # ~100x the longest translation a chunk can ask for
 TEST_CONNECTION_DEADLINE = 5.0
 
