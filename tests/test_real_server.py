@@ -364,6 +364,7 @@ def test_a_failed_start_says_why_and_the_next_start_works(
     message = str(failed.value)
     assert "exited with code" in message and "Last lines of" in message
     assert "llama_cpp version" in message or "Failed to load model" in message
+    assert "Traceback" not in message and '  File "' not in message  # the exception's line only
     assert not local.status().running
     ip.run_line_magic("translate", "local start")
     assert "Local server running at" in capsys.readouterr().out

@@ -28,7 +28,7 @@ from .process import (
     free_port,
     is_server,
     launch,
-    log_tail,
+    log_excerpt,
     port_free,
     port_open,
     terminate,
@@ -160,9 +160,36 @@ def status() -> LocalStatus:
 
 
 def _failure(reason: str, log: Path) -> LocalServerError:
-    tail = log_tail(log)
+    tail = log_excerpt(log)
     shown = f"\nLast lines of {log}:\n{tail}" if tail else f" (no output in {log})"
     return LocalServerError(f"The local server did not start: {reason}.{shown}")
+
+
+def _gguf_file(model: str) -> Path:
+    """The model's path, once it is known to be a readable GGUF file: llama.cpp reads no
+    other format, and what it says about another is a traceback in its log."""
+    path = Path(model).expanduser().resolve()
+    if path.is_dir():
+        raise LocalServerError(f"{path} is a folder. Pass the path of a GGUF file in it.")
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
+    except FileNotFoundError:
+        raise LocalServerError(
+            f"Model file {path} does not exist. Pass the path of a GGUF file."
+        ) from None
+    except OSError as error:
+        raise LocalServerError(
+            f"Model file {path} cannot be read ({error.strerror or error}). Pass the path of "
+            "a GGUF file you can read."
+        ) from None
+    if magic != b"GGUF":
+        raise LocalServerError(
+            f"{path} is not a GGUF model file (llama.cpp's format; a GGUF file starts with "
+            "the bytes 'GGUF'). Pass a .gguf file, such as a model's GGUF download from "
+            "Hugging Face."
+        )
+    return path
 
 
 def start(
@@ -191,14 +218,7 @@ def start(
                 )
             return _status_from(running)
         _check_server_installed()
-        if model:
-            model_path = Path(model).expanduser().resolve()
-            if not model_path.is_file():
-                raise LocalServerError(
-                    f"Model file {model_path} does not exist. Pass the path of a GGUF file."
-                )
-        else:
-            model_path = default_model_path()
+        model_path = _gguf_file(model) if model else default_model_path()
         if port is not None and not port_free(port):
             raise LocalServerError(
                 f"Port {port} on {HOST} is taken by another program. Choose another with "

@@ -25,6 +25,7 @@ __all__ = [
     "free_port",
     "is_server",
     "launch",
+    "log_excerpt",
     "log_tail",
     "port_free",
     "port_open",
@@ -173,6 +174,30 @@ def log_tail(path: Path, lines: int = 10) -> str:
             return "".join(deque(handle, maxlen=lines)).rstrip()
     except OSError:
         return ""
+
+
+# How a traceback, or the next one of a chain, begins; its frames are indented below it.
+_TRACEBACK_STARTS = (
+    "Traceback (most recent call last):",
+    "During handling of the above exception",
+    "The above exception was the direct cause",
+)
+
+
+def log_excerpt(path: Path, lines: int = 10) -> str:
+    """The end of the server's log as a message shows it: a Python traceback folded to its
+    last line (the exception), so the lines llama.cpp wrote before it, which name the cause
+    ("invalid magic characters", "out of memory"), stay in view and no traceback is shown."""
+    text = log_tail(path, 200)
+    kept: list[str] = []
+    in_traceback = False
+    for line in text.splitlines():
+        if line.startswith(_TRACEBACK_STARTS):
+            in_traceback = True
+        elif not (in_traceback and (line.startswith(" ") or not line.strip())):
+            in_traceback = False
+            kept.append(line)
+    return "\n".join(kept[-lines:]).rstrip()
 
 
 def _exit_reason(code: int, log: Path) -> str:
