@@ -256,6 +256,9 @@ def test_local_preset_without_a_running_server_says_how_to_start_it() -> None:
         preset.require_usable()
     assert "Base URL is empty" in str(info.value)
     assert "%translate local start" in str(info.value)
+    with pytest.raises(ConfigError) as info:  # in a script: Python
+        preset.require_usable()
+    assert "compat_nb.local.start()" in str(info.value)
 
 
 def test_saving_a_name_in_other_case_updates_the_existing_preset(config_dir):
