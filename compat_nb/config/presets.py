@@ -25,7 +25,7 @@ from .keys import (
     starts_like_key,
 )
 from .local_state import LOCAL_PRESET_NAME
-from .urls import normalize_base_url, shown_url
+from .urls import hidden_character, normalize_base_url, shown_url, visible
 
 __all__ = [
     "LOCAL_PRESET_NAME",
@@ -102,6 +102,13 @@ class Preset:
     def __post_init__(self) -> None:
         # Normalising here means every path (panel, magic flag, file) agrees on one spelling.
         object.__setattr__(self, "name", self.name.strip())
+        hidden = hidden_character(self.name)
+        if hidden:
+            # It could not be typed in `%translate use NAME`, nor saved (lone surrogates).
+            raise ConfigError(
+                f"A preset's name cannot contain {hidden}: it cannot be typed or seen. "
+                f"Name it in visible characters, e.g. {visible(self.name) or 'My server'!r}."
+            )
         if starts_like_key(self.name):
             raise ConfigError(
                 "A preset's name is shown everywhere and saved in plain text, and this one "
@@ -114,6 +121,12 @@ class Preset:
                 f"Preset {self.name!r}: the model id must be text, not {self.model!r}."
             )
         object.__setattr__(self, "model", (self.model or "").strip())
+        if hidden_character(self.model):
+            raise ConfigError(
+                f"Preset {self.name!r}: the Model name {self.model!r} contains "
+                f"{hidden_character(self.model)}, which no model id has. Retype it, e.g. "
+                f"{visible(self.model) or 'llama3.2'!r}."
+            )
         if starts_like_key(self.model):
             raise ConfigError(
                 f"Preset {self.name!r}: the Model name looks like an API key. Put the key in "

@@ -12,7 +12,15 @@ from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from ..errors import ConfigError
 
-__all__ = ["host_of", "join_url", "mask_urls", "normalize_base_url", "shown_url"]
+__all__ = [
+    "hidden_character",
+    "host_of",
+    "join_url",
+    "mask_urls",
+    "normalize_base_url",
+    "shown_url",
+    "visible",
+]
 
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 _HOST_PORT = re.compile(r"^[\w.-]+:\d")  # "localhost:1234/v1": a port, not a scheme
@@ -35,7 +43,9 @@ def normalize_base_url(url: str | None) -> str:
     if "://" not in url:
         if _SCHEME.match(url) and not _HOST_PORT.match(url):
             fixed = re.sub(r"^([a-zA-Z]+):/*", r"\1://", url)
-            raise ConfigError(f"Base URL {url!r} is malformed: did you mean {fixed!r}?")
+            raise ConfigError(
+                f"Base URL {shown_url(url)!r} is malformed: did you mean {shown_url(fixed)!r}?"
+            )
         # "localhost:1234/v1" is a common paste; httpx would reject it with a cryptic error.
         url = "http://" + url
     parts = _checked_parts(url)
@@ -50,17 +60,26 @@ def normalize_base_url(url: str | None) -> str:
 
 def _checked_parts(url: str) -> SplitResult:
     example = "e.g. http://localhost:11434/v1"
+    # Messages show the URL masked: a malformed gateway URL may still carry ?subscription-key=.
+    shown = repr(shown_url(url))
+    hidden = hidden_character(url) or ("a space" if " " in url else "")
+    if hidden:
+        raise ConfigError(
+            f"Base URL {shown} contains {hidden}, which cannot be sent in a URL (it often comes "
+            f"with a paste). Retype the URL; {example}."
+        )
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 (urllib checks the port only when asked)
     except ValueError as exc:
-        raise ConfigError(f"Base URL {url!r} cannot be used ({exc}); {example}.") from None
+        raise ConfigError(f"Base URL {shown} cannot be used ({exc}); {example}.") from None
     if parts.scheme.lower() not in ("http", "https"):
         raise ConfigError(
-            f"Base URL {url!r} must start with http:// or https://, not {parts.scheme}://."
+            f"Base URL {shown} must start with http:// or https://, not {parts.scheme}://."
         )
     if not parts.hostname:
-        raise ConfigError(f"Base URL {url!r} has no host name; {example}.")
+        raise ConfigError(f"Base URL {shown} has no host name; {example}.")
+    _check_host(parts.hostname, shown)
     if parts.username or parts.password:
         # Never echo this URL: it carries a credential.
         raise ConfigError(
@@ -69,6 +88,45 @@ def _checked_parts(url: str) -> SplitResult:
             "variable) instead."
         )
     return parts
+
+
+# Characters no URL may carry (control characters, DEL, lone surrogates) and the invisible
+# direction controls that make one text read as another (Trojan Source, CVE-2021-42574).
+_HIDDEN = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\ud800-\udfff\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def hidden_character(text: str) -> str:
+    """'the invisible character U+202E' for the first control character, direction mark or
+    lone surrogate in text, or ''."""
+    found = _HIDDEN.search(text)
+    return f"the invisible character U+{ord(found.group()):04X}" if found else ""
+
+
+def visible(text: str) -> str:
+    """text without the characters `hidden_character` finds."""
+    return _HIDDEN.sub("", text).strip()
+
+
+def _check_host(host: str, shown: str) -> None:
+    """A non-ASCII host must be a valid internationalized name (IDNA 2008, as httpx checks
+    it); full-width letters from an IME are named with their ASCII spelling."""
+    if host.isascii():
+        return
+    import idna  # only for non-ASCII hosts; httpx depends on it
+
+    try:
+        idna.encode(host)
+    except idna.IDNAError:
+        try:
+            mapped = idna.encode(host, uts46=True).decode("ascii")
+        except idna.IDNAError:
+            mapped = ""
+        fix = f"did you mean {mapped!r}?" if mapped else "type it in ASCII or as xn--… (punycode)."
+        raise ConfigError(
+            f"Base URL {shown}: the host name {host!r} is not a valid internationalized name; {fix}"
+        ) from None
 
 
 def join_url(base_url: str, endpoint: str) -> str:

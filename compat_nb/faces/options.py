@@ -10,6 +10,7 @@ import argparse
 import builtins
 import keyword
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -46,7 +47,8 @@ def out_name(text: str) -> str:
 
     Raises argparse.ArgumentTypeError naming what is wrong and what to write instead.
     """
-    name = text.strip()
+    # Python reads identifiers in NFKC form: code that says `ａ` (full width) reaches `a`.
+    name = unicodedata.normalize("NFKC", text.strip())
     example = "e.g. -o result"
     if not name.isidentifier():
         raise argparse.ArgumentTypeError(

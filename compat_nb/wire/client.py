@@ -274,7 +274,15 @@ def _json_body(body: dict[str, Any]) -> bytes:
     except (TypeError, ValueError) as exc:
         problem = str(exc)
     else:
-        return text.encode("utf-8")
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate (text read with surrogateescape)
+            char = f"U+{ord(text[exc.start]):04X}"
+        raise ConfigError(
+            f"The request holds {char}, half of a surrogate pair, which no UTF-8 text can carry "
+            "(it comes from bytes decoded with errors='surrogateescape'). Replace it, e.g. with "
+            "text.encode('utf-8', 'replace').decode(), and run again."
+        )
     raise ConfigError(
         f"The request cannot be sent as JSON ({problem}): messages must be text, and options "
         "numbers or text (not NaN or infinity)."

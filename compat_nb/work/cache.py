@@ -118,7 +118,8 @@ def cache_key(
         "text": text,
     }
     encoded = json.dumps(identity, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(encoded.encode()).hexdigest()
+    # surrogatepass: a lone surrogate (surrogateescape text) names its own entry, never fails
+    return hashlib.sha256(encoded.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class TranslationCache:

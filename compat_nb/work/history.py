@@ -127,7 +127,7 @@ def _drop_connection() -> None:
 
 def record_many(rows: Iterable[Mapping[str, Any]]) -> int:
     """Insert rows in one transaction; returns how many were written (0 with a warning)."""
-    values = [tuple(row.get(name) for name in _FIELDS) for row in rows]
+    values = [tuple(_storable(row.get(name)) for name in _FIELDS) for row in rows]
     if not enabled or not values:
         return 0
     placeholders = ", ".join("?" * len(_FIELDS))
@@ -143,6 +143,17 @@ def record_many(rows: Iterable[Mapping[str, Any]]) -> int:
             _drop_connection()  # a corrupt or replaced file: start afresh next time
             warn_unrecorded(exc)
             return 0
+
+
+def _storable(value: Any) -> Any:
+    """value as SQLite can store it: a lone surrogate (text read with errors='surrogateescape')
+    becomes U+FFFD, as no UTF-8 text can hold it; everything else is kept as it is."""
+    if isinstance(value, str) and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "replace").decode("utf-8")
+    return value
 
 
 def warn_unrecorded(exc: Exception) -> None:

@@ -12,6 +12,7 @@ import functools
 import re
 from dataclasses import dataclass
 
+from ..config.urls import hidden_character
 from ..errors import ConfigError
 
 __all__ = ["Language", "resolve_language"]
@@ -42,6 +43,9 @@ class Language:
 _TAG_SHAPE = re.compile(r"^[A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8})*$")
 _PAREN = re.compile(r"^\s*(.+?)\s*\(\s*(.+?)\s*\)\s*$")
 # ISO 639 special codes: "undetermined", "no linguistic content", "uncoded", "multiple".
+# Invisible marks a name pasted from right-to-left text brings along (RLM, ALM, isolates, BOM,
+# zero-width space): they are dropped before the lookup, as a reader would not see them.
+_MARKS = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 _NOT_A_LANGUAGE = frozenset({"und", "zxx", "mis", "mul"})
 
 
@@ -73,6 +77,14 @@ def resolve_language(value: str) -> Language:
     up in CLDR's names in every language (language_data). Raises ConfigError naming the closest
     matches when neither works.
     """
+    if isinstance(value, str):
+        value = _MARKS.sub("", value)
+        hidden = hidden_character(value)
+        if hidden:  # the names' data would fail on it (a NUL, a lone surrogate)
+            raise ConfigError(
+                f"A language cannot contain {hidden}, as {value!r} does: give a tag such as "
+                "'fr' or 'pt-BR', or a name such as 'French'."
+            )
     tag = _COMMON_LOOKUP.get(value.strip().casefold()) if isinstance(value, str) else None
     if tag is not None:
         return Language(tag, _COMMON[tag])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -59,11 +60,12 @@ def output_path(source: Path, tag: str, output: str | os.PathLike[str] | None, m
 def write_new(path: Path, text: str, *, force: bool) -> None:
     """Write atomically (temp file, fsync, then into place): a reader never sees half a file.
     Without `force`, an existing file is never replaced, even one created meanwhile."""
+    data = _utf8(text, json_text=path.suffix.lower() == ".ipynb")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
@@ -76,6 +78,21 @@ def write_new(path: Path, text: str, *, force: bool) -> None:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _utf8(text: str, *, json_text: bool) -> bytes:
+    """text as UTF-8. A lone surrogate (a notebook whose JSON held `\\udcff`, text read with
+    errors='surrogateescape') cannot be encoded: in a notebook's JSON it can only sit in a
+    string, so it is written back as the same escape; in Markdown it becomes U+FFFD."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        if json_text:
+            return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode("utf-8")
+        return text.encode("utf-8", "replace")
 
 
 def already_exists(path: Path) -> str:

@@ -54,7 +54,9 @@ def row_for(
         "options": options_of(preset),
         "target": translation.target_language,
         "source": translation.source_language,
-        "input_sha256": hashlib.sha256(translation.source_text.encode()).hexdigest(),
+        "input_sha256": hashlib.sha256(
+            translation.source_text.encode("utf-8", "surrogatepass")
+        ).hexdigest(),
         "input_chars": len(translation.source_text),
         "output": translation.text,
         "ttft_ms": translation.ttft_ms,
