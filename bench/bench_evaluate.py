@@ -3,10 +3,10 @@
 Each run is a fresh interpreter (its peak RSS is its own). compat_nb does the whole
 evaluation: a cache lookup, 4,000 streamed requests with at most 16 in flight, every answer
 cached, checked (language identification, copy, echo, length) and recorded in the history,
-then the leaderboard. The alternative is the issue's baseline: bare `httpx.AsyncClient` +
-`asyncio.gather` sending the same 4,000 streamed requests with the same bound and reading
-each answer's text, nothing else; non-streamed, for reference. Target: at least 0.8× its
-throughput. Peak memory is reported.
+then the leaderboard. The alternative is the baseline a user would write: bare
+`httpx.AsyncClient` + `asyncio.gather` sending the same 4,000 streamed requests with the
+same bound and reading each answer's text, nothing else; non-streamed, for reference.
+Target: at least 0.8× its throughput. Peak memory is reported.
 
     python -m bench --only evaluate [--quick]
 """

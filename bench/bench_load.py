@@ -52,7 +52,7 @@ def _load_rows(rounds: int) -> list[Row]:
     ours = figures.pop("compat_nb")
     note = (
         f"{len(modules)} modules imported, heavy ones: {', '.join(heavy) or 'none'}; "
-        "jupyter-ai-magics not installed here (2,237 ms in the issue's run)"
+        "jupyter-ai-magics not installed here (2,237 ms where it was measured)"
     )
     return [
         Row(

@@ -4,7 +4,7 @@ Each run is a fresh interpreter, so its peak RSS is its own; compat_nb gets the 
 pandas Series and returns a Series of str, so it holds what the plain client holds. The
 alternatives: a plain asyncio HTTP/1.1 client (32 workers on kept-alive connections: what
 the loop and the server can do), and bare `httpx.AsyncClient` + `gather` on httpx's own pool
-and on httpx-aiohttp's transport (the issue's baseline, and the transport question).
+and on httpx-aiohttp's transport (the plain baseline, and whether the transport matters).
 Targets: at least half the plain client's rate; time linear in the count; peak memory
 independent of the count.
 """

@@ -126,7 +126,7 @@ def test_a_trickled_plain_answer_ends_at_the_deadline(srv: FaultServer) -> None:
 def test_a_delta_every_so_often_ends_at_the_deadline_with_its_text(
     srv: FaultServer, face: str
 ) -> None:
-    """The issue's case: a content delta every 2 s never ends, even with --timeout 5."""
+    """A trickle: a content delta every 2 s never ends, even with --timeout 5."""
     steps = [stream_head()] + [x for i in range(100) for x in (event(f"w{i} "), Pause(0.3))]
     srv.script(*steps)
     deltas: list[str] = []
@@ -265,7 +265,7 @@ def test_every_pattern_of_event_loops_stays_flat(server: FakeServer) -> None:
 
 @pytest.mark.timeout(120)
 def test_a_script_under_ulimit_n_64_makes_300_calls(server: FakeServer, tmp_path: Path) -> None:
-    """The issue's script, for real: `ulimit -n 256` died at call 245; here 64 is plenty."""
+    """A script of many calls under a low open-file limit: sockets are reused, not leaked."""
     script = tmp_path / "many.py"
     script.write_text(
         textwrap.dedent(

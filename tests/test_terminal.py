@@ -1,4 +1,4 @@
-"""Terminal IPython under a real pseudo-terminal, no notebook: a newcomer's whole first session.
+"""Terminal IPython under a real pseudo-terminal, no notebook: a new user's whole first session.
 
 Each step runs the command the previous message suggested (taken from the output, not
 written here), so a message that sends a terminal user nowhere useful fails this test.

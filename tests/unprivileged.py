@@ -40,7 +40,7 @@ def run_python(
 
 
 def writable_for_child(path: str) -> bool:
-    """Whether a bound child could create a file in directory path (checks the helper works)."""
+    """Whether a bound child could create a file in directory path (checks the drop worked)."""
     probe = os.path.join(path, ".probe")
     done = run_python(f"open({probe!r}, 'w').close()", {})
     if done.returncode == 0:
