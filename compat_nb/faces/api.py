@@ -10,14 +10,15 @@ from typing import Any
 
 from ..config.presets import Preset
 from ..wire.aio import run_sync
-from ..work import comparison
 from ..work.chunking import (
     DEFAULT_CHUNK_CHARS,
     DEFAULT_CONCURRENCY,
     atranslate_many,
     texts_of,
 )
-from ..work.comparison import Comparison, ViewFactory
+from ..work.comparison import Comparison
+from ..work.comparison_run import ViewFactory
+from ..work.comparison_run import acompare as run_comparison
 from ..work.translation import DEFAULT_TARGET, Translation, language_name, resolve_preset
 from . import display
 from .live import LiveGrid, Progress
@@ -48,7 +49,7 @@ async def acompare(
     **overrides: Any,
 ) -> Comparison:
     """`compare` for async code."""
-    return await comparison.acompare(
+    return await run_comparison(
         text,
         presets,
         models,

@@ -115,7 +115,7 @@ def compare_in_cell(
     settings: CellSettings, cell: str, candidates: list[Preset], opts: CellOptions
 ) -> Comparison:
     """`%%translate` with several -p/-m or --runs: live columns, then the figures."""
-    from ..work.comparison import ComparisonSession
+    from ..work.comparison_run import ComparisonSession
     from .api import live_grid
 
     session = ComparisonSession(
