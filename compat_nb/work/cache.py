@@ -25,6 +25,7 @@ from ..config.paths import config_dir
 from ..config.urls import normalize_base_url
 from ..errors import CompatError
 from ..wire.protocol import Usage
+from .sqlite_files import open_wal
 
 __all__ = [
     "CACHE_FILE",
@@ -36,7 +37,6 @@ __all__ = [
 ]
 
 CACHE_FILE = "cache.sqlite"
-BUSY_TIMEOUT_MS = 5000  # another kernel mid-write: wait this long, then warn
 SCHEMA_VERSION = 1
 _BATCH = 500  # keys per SELECT: well under SQLite's bound-parameter limit
 # Never part of a key, whatever a caller passes: they carry credentials.
@@ -145,32 +145,7 @@ class TranslationCache:
     # --- connections -----------------------------------------------------------------------------
 
     def _open_writable(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Created 0600 up front: SQLite gives the -wal and -shm files the database's own mode.
-        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
-        conn = sqlite3.connect(
-            self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-        )
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA synchronous = NORMAL")  # durable enough in WAL, and cheap
-            # Two kernels opening a new file at once can meet a lock SQLite does not wait for.
-            deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-            while True:
-                try:
-                    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                        conn.execute("PRAGMA journal_mode = WAL")
-                    if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
-                        conn.executescript(_SCHEMA)
-                    return conn
-                except sqlite3.OperationalError as exc:
-                    busy = "locked" in str(exc) or "busy" in str(exc)
-                    if not busy or time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.01)
-        except BaseException:
-            conn.close()
-            raise
+        return open_wal(self.path, _SCHEMA, SCHEMA_VERSION)
 
     def _open_read_only(self) -> sqlite3.Connection | None:
         """The file opened for reading in a directory we may not write to; None if absent.

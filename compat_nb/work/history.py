@@ -11,7 +11,6 @@ import json
 import os
 import sqlite3
 import threading
-import time
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
@@ -21,6 +20,7 @@ from typing import Any, overload
 from ..config import advice
 from ..config.paths import config_dir
 from ..errors import CompatError
+from .sqlite_files import BUSY_TIMEOUT_MS, open_wal
 from .table import Table, format_ms
 
 __all__ = [
@@ -37,7 +37,6 @@ enabled = True
 """The Python API's switch (`compat_nb.runlog.enabled = False`); it also silences the magic."""
 
 HISTORY_FILE = "history.sqlite"
-BUSY_TIMEOUT_MS = 5000  # another kernel mid-write: wait this long before warning
 SCHEMA_VERSION = 1
 
 _FIELDS = (
@@ -72,38 +71,6 @@ _lock = threading.Lock()
 _conn: tuple[Path, int, sqlite3.Connection] | None = None  # path, pid, connection
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Created 0600 up front: SQLite gives the -wal and -shm files the database's own mode.
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-    conn = sqlite3.connect(
-        path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-    )
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_MS)}")
-        conn.execute("PRAGMA synchronous = NORMAL")  # durable enough in WAL, and cheap
-        # Switching to WAL (readers and writers in other kernels coexist) and creating the
-        # table can meet a lock SQLite does not wait for: two kernels opening a new file.
-        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-        while True:
-            try:
-                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                    conn.execute("PRAGMA journal_mode = WAL")
-                if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
-                    conn.executescript(_SCHEMA)
-                break
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.01)
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
 def _connection() -> sqlite3.Connection:
     """This process's connection to the current config dir's file (reopened after a fork)."""
     global _conn
@@ -113,7 +80,7 @@ def _connection() -> sqlite3.Connection:
             _conn[2].close()
         _conn = None
     if _conn is None:
-        _conn = (path, os.getpid(), _connect(path))
+        _conn = (path, os.getpid(), open_wal(path, _SCHEMA, SCHEMA_VERSION))
     return _conn[2]
 
 
