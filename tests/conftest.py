@@ -1,4 +1,5 @@
-"""Shared fixtures: a loopback OpenAI-compatible server, an isolated config dir, a shell."""
+"""Shared fixtures: a loopback OpenAI-compatible server, a raw-socket fault server, an isolated
+config dir, a shell."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from faults import FaultServer
 from server import FakeServer  # tests/ is on pythonpath (pyproject.toml)
 
 import compat_nb.wire.client
@@ -26,6 +28,14 @@ def server(_server_process: FakeServer) -> Iterator[FakeServer]:
     _server_process.reset()
     yield _server_process
     _server_process.reset()
+
+
+@pytest.fixture
+def srv() -> Iterator[FaultServer]:
+    """A raw-socket server of its own (tests/faults.py) that each test scripts byte by byte;
+    a module that scripts many small cases shares one (its own module-scoped `srv`)."""
+    with FaultServer() as server:
+        yield server
 
 
 @pytest.fixture(autouse=True)

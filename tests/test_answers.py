@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -37,12 +36,6 @@ from compat_nb.errors import (
 )
 
 MESSAGES = [{"role": "user", "content": "Hello"}]
-
-
-@pytest.fixture
-def srv() -> Iterator[FaultServer]:
-    with FaultServer() as server:
-        yield server
 
 
 def preset(srv: FaultServer, **fields: Any) -> Preset:

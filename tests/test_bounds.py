@@ -14,7 +14,6 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +43,6 @@ from compat_nb.wire import retry
 
 MESSAGES = [{"role": "user", "content": "Hello"}]
 MB = 2**20
-
-
-@pytest.fixture
-def srv() -> Iterator[FaultServer]:
-    with FaultServer() as server:
-        yield server
 
 
 def preset(srv: FaultServer, **fields: Any) -> Preset:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -32,12 +31,6 @@ from faults import (
     sse,
     stream_head,
 )
-
-
-@pytest.fixture
-def srv() -> Iterator[FaultServer]:
-    with FaultServer() as server:
-        yield server
 
 
 def raw_exchange(port: int, request: bytes, *, wait: float = 2.0) -> bytes:

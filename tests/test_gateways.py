@@ -47,12 +47,6 @@ MESSAGES = [{"role": "user", "content": "Hello"}]
 LITELLM, LLAMA = "litellm-1.106.12", "llama-cpp-python-0.3.36"
 
 
-@pytest.fixture
-def srv() -> Iterator[FaultServer]:
-    with FaultServer() as server:
-        yield server
-
-
 # --- every recorded answer ----------------------------------------------------------------------
 
 # file -> (how it is asked for, what the user gets: text it starts with, or error class + words)
