@@ -15,11 +15,11 @@ from typing import Any, Protocol
 
 from ..config import bounds
 from ..config.presets import Preset
-from ..errors import CompatError, ConfigError, StreamError
-from ..wire.client import get_client
-from ..wire.protocol import ChatResult, cost_of
+from ..errors import ConfigError
+from ..wire.protocol import cost_of
+from .asking import Messages, Outcome, ask_once
 from .comparison import Comparison, ComparisonRow
-from .gates import RERUN_NOTE, Gates, interrupted
+from .gates import RERUN_NOTE, Gates
 from .glossary import preset_terms
 from .translation import (
     DEFAULT_TARGET,
@@ -135,27 +135,11 @@ class ComparisonSession:
             self.view.finish(bundle, repr(comparison.summary()))
         return comparison
 
-    async def _ask(
-        self, i: int, messages: list[dict[str, str]]
-    ) -> tuple[ChatResult | None, str, str | None, BaseException | None]:
-        """One request: (result, partial text, error message, the error itself)."""
-        preset, view = self.candidates[i], self.view
-        try:
-            if self.stream:
-                result: ChatResult | None = None
-                async for item in get_client().astream(preset, messages):
-                    if isinstance(item, ChatResult):
-                        result = item
-                    elif view:
-                        view.delta(i, item)
-                return result, "", None, None
-            return await get_client().achat(preset, messages), "", None, None
-        except StreamError as exc:
-            return None, exc.partial, preset.redact(exc.message), exc
-        except CompatError as exc:
-            return None, "", preset.redact(exc.message), exc
-        except Exception as exc:  # a bug in one column must not take the others down
-            return None, "", preset.redact(f"{type(exc).__name__}: {exc}"), exc
+    async def _ask(self, i: int, messages: Messages) -> Outcome:
+        """One request of column i, its text streamed to the view."""
+        view = self.view
+        on_delta = (lambda text: view.delta(i, text)) if view else None
+        return await ask_once(self.candidates[i], messages, stream=self.stream, on_delta=on_delta)
 
     async def _one(self, i: int, run: int, gate: asyncio.Semaphore) -> None:
         preset, target, view = self.candidates[i], self.targets[i], self.view
@@ -169,8 +153,8 @@ class ComparisonSession:
             if view:
                 view.begin(i, run)
             async with server.slot() as turn:
-                result, partial, error, exc = await self._ask(i, messages)
-            if interrupted(exc) and turn.overlapped:
+                outcome = await self._ask(i, messages)
+            if outcome.interrupted and turn.overlapped:
                 # Lost to another request on the same server: once the others there are done,
                 # this one runs again alone, and that server gets one request at a time.
                 await self.gates.interrupting(preset)
@@ -178,7 +162,8 @@ class ComparisonSession:
                 if view:
                     view.begin(i, run)
                 async with server.slot(alone=True):
-                    result, partial, error, exc = await self._ask(i, messages)
+                    outcome = await self._ask(i, messages)
+        result, error = outcome.result, outcome.error
         if result is not None:
             translation = Translation.from_result(
                 result,
@@ -190,7 +175,7 @@ class ComparisonSession:
             )
         else:
             translation = Translation.failed(
-                partial,
+                outcome.partial,
                 source_text=self.text,
                 preset=preset,
                 target_language=target,

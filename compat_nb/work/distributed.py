@@ -15,8 +15,10 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..wire.aio import run_sync
+from .asking import Outcome, ask
 from .evaluation import Cell, Evaluation
-from .evaluator import EvaluationView, Evaluator, Outcome, Request, ask, server_of
+from .evaluator import EvaluationView, Evaluator, Request
+from .gates import server_of
 
 __all__ = ["fetch_partition", "run_batched", "run_in_dask"]
 

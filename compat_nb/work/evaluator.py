@@ -9,19 +9,17 @@ resumes without repeating a paid call. A view (built by `compat_nb.faces`) sees 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 from ..config.presets import Preset
-from ..errors import CompatError, ConfigError, StreamError
-from ..wire.client import get_client
+from ..errors import ConfigError
 from ..wire.protocol import ChatResult, cost_of
 from . import checks, metrics
+from .asking import Messages, Outcome, ask
 from .cache import CachedAnswer, TranslationCache, cache_key
 from .candidates import Candidate
 from .evaluation import Cell, Evaluation
@@ -32,10 +30,9 @@ from .languages import resolve_language
 from .testset import TestItem
 from .translation import PROMPT_VERSION, Translation, build_messages, clean_output, record_runs
 
-__all__ = ["DEFAULT_CONCURRENCY", "EvaluationView", "Evaluator", "Outcome", "Request", "ask"]
+__all__ = ["DEFAULT_CONCURRENCY", "EvaluationView", "Evaluator", "Request"]
 
 DEFAULT_CONCURRENCY = 8  # requests in flight per server
-Messages = list[dict[str, str]]
 Request = tuple[Preset, Messages]
 
 
@@ -46,58 +43,6 @@ class EvaluationView(Protocol):
     def cell_done(self, cell: Cell) -> None: ...
     async def tick(self) -> None: ...
     def finish(self, evaluation: Evaluation) -> None: ...
-
-
-@dataclass
-class Outcome:
-    """What one request came to: a result, or an error (with any text received before it).
-    Plain data, so it can come back from a Dask worker."""
-
-    result: ChatResult | None = None
-    error: str | None = None
-    partial: str = ""
-    reason: str = ""  # "interrupted": the server abandoned it (see work/gates.py)
-
-
-async def ask(
-    preset: Preset,
-    messages: Messages,
-    *,
-    stream: bool,
-    gate: asyncio.Semaphore | None = None,
-    gates: Gates | None = None,
-) -> Outcome:
-    """One chat request through the shared client (streamed, for the time to first token);
-    failures come back as an Outcome, never raised. With `gates`, a request a server
-    abandoned for another one is run again alone (llama-cpp-python's interruptions)."""
-    if gates is not None:
-        outcome, _ = await gates.run(
-            preset,
-            lambda: _ask_once(preset, messages, stream),
-            lambda o: o.reason == "interrupted",
-        )
-        return outcome
-    async with gate or contextlib.nullcontext():
-        return await _ask_once(preset, messages, stream)
-
-
-async def _ask_once(preset: Preset, messages: Messages, stream: bool) -> Outcome:
-    client = get_client()
-    try:
-        if not stream:
-            return Outcome(await client.achat(preset, messages))
-        result: ChatResult | None = None
-        async for item in client.astream(preset, messages):
-            if isinstance(item, ChatResult):
-                result = item
-        return Outcome(result)
-    except StreamError as exc:
-        error = preset.redact(exc.message)
-        return Outcome(error=error, partial=exc.partial, reason=exc.reason)
-    except CompatError as exc:
-        return Outcome(error=preset.redact(exc.message), reason=getattr(exc, "reason", ""))
-    except Exception as exc:  # a bug in one cell must not take the others down
-        return Outcome(error=preset.redact(f"{type(exc).__name__}: {exc}"))
 
 
 def _answer_of(result: ChatResult, text: str) -> CachedAnswer:

@@ -17,10 +17,9 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from ..config.presets import Preset
-from ..errors import CompatError
 from ..wire.client import get_client
 
-__all__ = ["INTERRUPTS", "RERUN_NOTE", "Gates", "ServerGate", "interrupted", "server_of"]
+__all__ = ["INTERRUPTS", "RERUN_NOTE", "Gates", "ServerGate", "server_of"]
 
 T = TypeVar("T")
 
@@ -29,11 +28,6 @@ RERUN_NOTE = (
     "re-run alone: the server ended this answer when another request arrived "
     "(llama-cpp-python's --interrupt_requests); it now gets one request at a time"
 )
-
-
-def interrupted(error: BaseException | None) -> bool:
-    """The server abandoned the request (see wire/streaming.py): worth one more try alone."""
-    return isinstance(error, CompatError) and getattr(error, "reason", "") == "interrupted"
 
 
 @dataclass
