@@ -74,6 +74,10 @@ class Preset:
 
     Options left as None are never sent, so the server's own defaults apply. The key is either
     given directly (kept apart from the presets file by the store) or named by `api_key_env`.
+    Units: `temperature` as the server takes it (0–2), `max_tokens` in tokens, `timeout` (per
+    read) and `deadline` (a whole answer) in seconds, prices in $ per million tokens.
+    `base_url` is normalised to the API root (`normalize_base_url`); a name or model id that
+    looks like an API key raises ConfigError.
     """
 
     name: str
@@ -270,6 +274,7 @@ class Preset:
 
     @property
     def usable(self) -> bool:
+        """True when `problems()` is empty: a request could be sent as it stands."""
         return not self.problems()
 
     def fix(self) -> str:
@@ -363,5 +368,6 @@ class Preset:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Preset:
+        """A Preset from a presets-file entry; unknown fields (and any key) are left out."""
         known = {f.name for f in dataclasses.fields(cls)} - {"api_key", "hint", "key_source"}
         return cls(**{k: v for k, v in data.items() if k in known})

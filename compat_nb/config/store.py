@@ -94,10 +94,12 @@ class PresetStore:
 
     @property
     def presets_path(self) -> Path:
+        """presets.json in the store's directory: the presets and the active name, no keys."""
         return self.directory / PRESETS_FILE
 
     @property
     def credentials_path(self) -> Path:
+        """credentials.json in the store's directory: the saved keys, mode 0600."""
         return self.directory / CREDENTIALS_FILE
 
     # --- reading ---------------------------------------------------------------------------
@@ -225,6 +227,7 @@ class PresetStore:
         return "…" + key[-4:] if len(key) >= 12 else "…"
 
     def is_builtin(self, name: str) -> bool:
+        """Whether name (any case) is in BUILTIN_PRESETS; ConfigError when it names nothing."""
         return self.resolve_name(name) in BUILTIN_PRESETS
 
     def is_modified(self, name: str) -> bool:
@@ -236,6 +239,7 @@ class PresetStore:
 
     @property
     def active_name(self) -> str | None:
+        """The active preset's name, or None when none was chosen (or it was deleted)."""
         name = self._saved().get("active")
         return name if isinstance(name, str) and name in self.names() else None
 
@@ -326,6 +330,7 @@ class PresetStore:
         return self.get(name)
 
     def forget_key(self, name: str) -> None:
+        """Remove the saved key of name from the credentials file (nothing when none)."""
         name = self.resolve_name(name)
         with self._editing() as (_data, keys):
             keys.pop(name, None)
@@ -356,9 +361,11 @@ class PresetStore:
     # --- change notification (several panels stay consistent) ------------------------------
 
     def observe(self, callback: Callable[[PresetStore], None]) -> None:
+        """Call callback(store) after each save, key change, delete or use made here."""
         self._listeners.append(callback)
 
     def unobserve(self, callback: Callable[[PresetStore], None]) -> None:
+        """Stop calling callback (nothing when it was not observing)."""
         with contextlib.suppress(ValueError):
             self._listeners.remove(callback)
 

@@ -48,7 +48,7 @@ async def acompare(
     live: bool = False,
     **overrides: Any,
 ) -> Comparison:
-    """`compare` for async code."""
+    """`compare` for async code: same arguments, returns the same Comparison."""
     return await run_comparison(
         text,
         presets,
@@ -83,6 +83,10 @@ def compare(
     the requests at once (default: every candidate, up to 16), `live` shows the columns as
     they stream. Overrides are preset fields for every candidate (temperature=0.2, ...).
     Without `to`, each candidate translates into its preset's target language (else English).
+
+    The Comparison holds one row per run of each candidate: its text and figures (TTFT and
+    total in ms, tokens, tokens/s, cost in $). A failed candidate is a row with an error,
+    the others go on; a text, preset or model list that cannot be used raises ConfigError.
     """
     return run_sync(
         acompare(
@@ -115,13 +119,15 @@ def translate_many(
     """Translate a list of texts (-> list[Translation]) or a pandas Series (-> Series of str).
 
     Results keep the input order (a Series keeps its index and name). At most `concurrency`
-    requests run at once; texts longer than `chunk_chars` go in pieces. A failed text is a
-    Translation with `.error` (in a Series: None, with a warning); run again to retry only
-    the failures. With a preset glossary, each Translation lists the terms it did not follow
-    in `.glossary_misses` (a Series: a warning counts them). Runs inside Dask's
-    `map_partitions`: pass a Preset object (a name resolves in each worker's own store),
-    ideally with `api_key_env` rather than a key, which would travel to the workers inside
-    the pickled Preset.
+    requests run at once; texts longer than `chunk_chars` characters go in pieces, cut at
+    Markdown block boundaries (CommonMark: never inside a code fence or an HTML block). A
+    failed text is a Translation with `.error` (in a Series: None, with a warning); run
+    again to retry only the failures. With a preset glossary, each Translation lists the
+    terms it did not follow in `.glossary_misses` (a Series: a warning counts them). Runs
+    inside Dask's `map_partitions`: pass a Preset object (a name resolves in each worker's
+    own store), ideally with `api_key_env` rather than a key, which would travel to the
+    workers inside the pickled Preset. A preset or option that cannot be used raises
+    ConfigError before anything is sent.
     """
     items, series = texts_of(texts)
     resolved = resolve_preset(preset, **overrides)

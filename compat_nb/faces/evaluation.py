@@ -192,7 +192,7 @@ async def aevaluate(
     terms_column: str | None = None,
     **overrides: Any,
 ) -> Evaluation:
-    """`evaluate` for async code."""
+    """`evaluate` for async code: same arguments, returns the same Evaluation."""
     evaluator = prepare(
         data,
         candidates,

@@ -55,6 +55,10 @@ class Client:
     (a preset's `deadline`, or deadline=… per call, wins); max_response_bytes: the size cap
     of one answer. Passing the deadline or the cap raises DeadlineExceeded / ResponseTooLarge,
     whose `partial` keeps the text received.
+
+    Streams are read as server-sent events (WHATWG HTML, "Server-sent events"); redirects
+    are followed as RFC 9110 §15.4 says (a key never follows to another host), and 408, 429
+    and 5xx answers are retried per `retry`, honouring Retry-After (RFC 9110 §10.2.3).
     """
 
     def __init__(
@@ -244,7 +248,9 @@ class Client:
         return ConnectionReport(True, model_ids=list(outcome), latency_ms=latency, **fields)
 
     def test_connection(self, preset: Preset) -> ConnectionReport:
-        """`GET {base}/models` within 5 s in all: reachable?, which models, latency."""
+        """`GET {base}/models` within 5 s in all: reachable?, which models, latency (ms).
+
+        Never raises for a server's failure: the report's `error` says what went wrong."""
         timing = Timing(time.perf_counter())
         try:
             core, budget = self._models(preset, timing)

@@ -36,7 +36,14 @@ RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """When and how long to wait before sending a request again."""
+    """When and how long to wait before sending a request again.
+
+    Retried: 408, 429, 500, 502, 503 and 504, at most `max_retries` times, never once a
+    stream has produced text. The wait is exponential backoff with jitter from
+    `initial_delay` up to `max_delay` seconds, or what the server asks for in Retry-After
+    (RFC 9110 §10.2.3: seconds or an HTTP date) or retry-after-ms, up to `max_retry_after`
+    seconds; `max_retry_time` bounds all the waiting and failed attempts of one request.
+    """
 
     max_retries: int = 2
     initial_delay: float = 0.5
@@ -92,6 +99,8 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
 
 @dataclass(frozen=True)
 class Usage:
+    """Token counts as the server reported them in `usage` (None where it did not)."""
+
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     total_tokens: int | None = None
@@ -109,7 +118,12 @@ class Usage:
 
 @dataclass(frozen=True)
 class ChatResult:
-    """One finished chat completion, with what the server reported and what we measured."""
+    """One finished chat completion, with what the server reported and what was measured.
+
+    `text` is the answer with any leading `<think>` block moved to `reasoning`. Times in ms:
+    `ttft_ms` to the first token, `latency_ms` to the end of the answer, both timing the
+    attempt that answered; `waited_ms` is the retries and Retry-After waits before it.
+    """
 
     text: str
     reasoning: str = ""

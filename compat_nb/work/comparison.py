@@ -20,7 +20,11 @@ __all__ = ["Comparison", "ComparisonRow"]
 
 @dataclass(frozen=True)
 class ComparisonRow:
-    """One run of one candidate: its text and figures, or the error that stopped it."""
+    """One run of one candidate: its text and figures, or the error that stopped it.
+
+    Times in ms, tokens as the server counted them (else streamed deltas), tokens/s over the
+    generation after the first token, cost in $ from the preset's prices per million tokens.
+    """
 
     candidate: str
     preset: str
@@ -78,6 +82,7 @@ class Comparison:
         self.wall_ms = wall_ms
 
     def runs_of(self, candidate: str) -> list[ComparisonRow]:
+        """The rows of one candidate (a column label), in run order."""
         return [row for row in self.rows if row.candidate == candidate]
 
     def text_of(self, candidate: str) -> str:
@@ -148,6 +153,8 @@ class Comparison:
         return Table([*columns, "error"], lines, caption=caption)
 
     def to_pandas(self) -> Any:
+        """A DataFrame, one row per run of each candidate, columns as ComparisonRow's fields
+        (times in ms, cost in $). Needs pandas."""
         import pandas as pd
 
         fields = [f.name for f in dataclasses.fields(ComparisonRow)]

@@ -67,10 +67,13 @@ class Cell:
 class Evaluation:
     """Every cell of an evaluation, in (text, candidate, run) order, and what they add up to.
 
-    `leaderboard()` ranks the candidates; `winner` names the best one only when the paired
-    bootstrap says it is significantly better than every other (p < 0.05), else None and
-    `verdict` says which are tied. `to_pandas()`, `to_csv()`, `to_jsonl()` export the cells,
-    `plot()` draws quality against latency and cost (needs matplotlib).
+    `leaderboard()` ranks the candidates by corpus chrF++ (Popović 2017), BLEU (Papineni et
+    al. 2002) and TER (Snover et al. 2006) as sacrebleu computes them (Post 2018), and the
+    judge's 0–100 GEMBA-DA mean (Kocmi & Federmann 2023); `winner` names the best one only
+    when paired bootstrap resampling (Koehn 2004) says it is significantly better than every
+    other (p < 0.05), else None and `verdict` says which are tied. `to_pandas()`, `to_csv()`,
+    `to_jsonl()` export the cells, `plot()` draws quality against latency and cost (needs
+    matplotlib).
     """
 
     def __init__(
@@ -97,20 +100,25 @@ class Evaluation:
 
     @property
     def labels(self) -> list[str]:
+        """The candidates' labels, in candidate order: what sets each apart from the others."""
         return [c.label for c in self.candidates]
 
     def cell(self, item: int, candidate: int, run: int = 1) -> Cell:
+        """The cell of text `item` and `candidate` (0-based indexes), `run` counted from 1."""
         return self.cells[(item * len(self.candidates) + candidate) * self.runs + run - 1]
 
     def cells_of(self, candidate: int) -> Iterator[Cell]:
+        """Every cell of one candidate (0-based index), in text then run order."""
         return (c for c in self.cells if c.candidate == candidate)
 
     @property
     def done(self) -> int:
+        """How many cells have an answer or an error so far."""
         return sum(c.done for c in self.cells)
 
     @property
     def cached(self) -> int:
+        """How many cells were answered from the persisted cache, with no request."""
         return sum(c.cached for c in self.cells)
 
     # --- the leaderboard -------------------------------------------------------------------------

@@ -104,7 +104,14 @@ def clean_output(text: str, source: str) -> str:
 
 @dataclass(frozen=True)
 class Translation:
-    """A finished (or interrupted) translation, with where it came from and how fast."""
+    """A finished (or interrupted) translation, with where it came from and how fast.
+
+    `str()` is the text; in a notebook it renders as Markdown. Times are in ms: `ttft_ms`
+    (request sent to first token), `latency_ms` (to the last), `waited_ms` (retries and
+    Retry-After waits before the answer began). `output_tokens` is the server's count, else
+    the number of streamed deltas (`tokens_estimated`). A failed or interrupted run keeps the
+    text received so far, with `error` saying why.
+    """
 
     text: str
     source_text: str = field(repr=False)
@@ -187,6 +194,7 @@ class Translation:
 
     @property
     def tokens_per_second(self) -> float | None:
+        """Output tokens per second of generation (after the first token), or None."""
         return tokens_per_second(self.output_tokens, self.latency_ms, self.ttft_ms)
 
     def footer(self) -> str:
@@ -292,8 +300,12 @@ def translate(
 ) -> Translation:
     """Translate text with a preset (the active one by default); returns a Translation.
 
-    Overrides are preset fields for this call: model, base_url, api_key_env, temperature,
-    max_tokens, system_prompt, timeout, headers.
+    to: a BCP 47 tag (fr, pt-BR) or a language name (default: the preset's target language,
+    else English); source: the same, when the model should not guess it. Overrides are
+    preset fields for this call: model, base_url, api_key_env, temperature, max_tokens,
+    system_prompt, timeout (s), deadline (s), headers. Raises ConfigError for a preset or
+    option that cannot be used, and a CompatError subclass naming the cause and the fix when
+    the server fails (errors.py draws the tree); the run is recorded in the history.
     """
     resolved, messages, target, terms = _prepare(text, to, preset, source, overrides)
     run = _Run(text, resolved, target, source, terms)
@@ -310,7 +322,8 @@ async def atranslate(
     source: str | None = None,
     **overrides: Any,
 ) -> Translation:
-    """`translate` for async code (one shared async connection pool)."""
+    """`translate` for async code (one shared async connection pool); same arguments,
+    result and errors."""
     resolved, messages, target, terms = _prepare(text, to, preset, source, overrides)
     run = _Run(text, resolved, target, source, terms)
     with run.recording_failures():
