@@ -5,7 +5,6 @@ notebook, a progress line in a terminal), then the leaderboard; `compat_nb.evalu
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
 from typing import Any
@@ -29,7 +28,7 @@ __all__ = ["EvaluationMatrix", "aevaluate", "evaluate", "evaluate_in_cell"]
 _NEEDS = ("sacrebleu", "py3langid", "pandas")
 
 
-class EvaluationMatrix:
+class EvaluationMatrix(live.Redrawn):
     """The live view: in a kernel, the matrix (first rows) and a progress bar in one display
     handle, redrawn at most `rate` times a second and replaced by the result at the end; in a
     terminal, a progress line on stderr."""
@@ -75,17 +74,6 @@ class EvaluationMatrix:
             self._last = now
             sys.stderr.write("\r" + self._line())
             sys.stderr.flush()
-
-    def flush(self) -> None:
-        if self.kernel and self._dirty and self._handle is not None:
-            self._dirty = False
-            self.updates += 1
-            self._handle.update(self._bundle(), raw=True)
-
-    async def tick(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            self.flush()
 
     def finish(self, evaluation: Evaluation) -> None:
         """The matrix, verdict and leaderboard (kernel); the last progress line (terminal)."""

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from ..work.markup import tone
 from ..work.table import Column, grid_html, plain_columns
 
-__all__ = ["LiveGrid", "Progress", "show"]
+__all__ = ["LiveGrid", "Progress", "Redrawn", "show"]
 
 T = TypeVar("T")
 
@@ -28,6 +28,33 @@ def show(bundle: dict[str, str]) -> Any:
     from IPython.display import display
 
     return display(bundle, raw=True, display_id=True)
+
+
+class Redrawn:
+    """A view in one display handle that work marks `_dirty` as it arrives; `tick`, run
+    beside the work, redraws it from `_bundle()` at most once per `interval` seconds."""
+
+    kernel: bool
+    interval: float
+    updates: int  # redraws sent to the front end
+    _dirty: bool
+    _handle: Any
+
+    def _bundle(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        """Redraw now if anything changed since the last redraw (kernel only)."""
+        if self.kernel and self._dirty and self._handle is not None:
+            self._dirty = False
+            self.updates += 1
+            self._handle.update(self._bundle(), raw=True)
+
+    async def tick(self) -> None:
+        """Redraw every `interval` seconds until cancelled."""
+        while True:
+            await asyncio.sleep(self.interval)
+            self.flush()
 
 
 class Progress:
@@ -105,7 +132,7 @@ def _head_end(text: str, keep: int) -> int:
     return keep
 
 
-class LiveGrid:
+class LiveGrid(Redrawn):
     """Every column streaming into one display handle (kernel), refreshed by `tick` at most
     `rate` times a second; in a terminal each column is printed when its candidate is done.
 
@@ -174,17 +201,6 @@ class LiveGrid:
     def _bundle(self) -> dict[str, str]:
         shown = [self._shown(i) for i in range(len(self.columns))]
         return {"text/html": grid_html(shown), "text/plain": plain_columns(shown)}
-
-    def flush(self) -> None:
-        if self.kernel and self._dirty:
-            self._dirty = False
-            self.updates += 1
-            self._handle.update(self._bundle(), raw=True)
-
-    async def tick(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            self.flush()
 
     def finish(self, bundle: dict[str, str], summary: str) -> None:
         """The final columns with their figures (kernel), or the summary table (terminal)."""
