@@ -131,6 +131,24 @@ def send_times(root: str) -> list[float]:
         return list(json.load(answer)["send_times"])
 
 
+# Prepended to a child's code: its memory as it reads it itself (no braces, so the child's
+# code can still be a str.format template).
+CHILD_MEMORY = r"""
+import os
+
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+def peak_rss():
+    # VmHWM is this process image's own high-water mark; ru_maxrss would also count the
+    # bench's parent process, inherited across fork and exec.
+    with open("/proc/self/status") as f:
+        line = next(l for l in f if l.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
+"""
+
+
 def run_python(code: str, *, env: dict[str, str] | None = None, timeout: float = 600) -> dict:
     """Run code in a fresh interpreter (this checkout first on the path); its last stdout line
     is JSON, returned parsed."""

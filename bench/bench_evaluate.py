@@ -13,7 +13,7 @@ Target: at least 0.8× its throughput. Peak memory is reported.
 
 from __future__ import annotations
 
-from bench._support import Row, bench_server, median, run_python
+from bench._support import CHILD_MEMORY, Row, bench_server, median, run_python
 
 BOUND = 16
 CANDIDATES = 4
@@ -25,17 +25,6 @@ KIND, COUNT, BASE, BOUND = {kind!r}, {count}, {base!r}, {bound}
 MODELS = [f"model-{{i}}" for i in range({candidates})]
 texts = [f"Short text number {{i}} to translate into French." for i in range(COUNT)]
 os.environ["COMPAT_NB_CONFIG_DIR"] = tempfile.mkdtemp(prefix="bench_evaluate_")
-
-def rss():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-def peak_rss():
-    # VmHWM is this process image's own high-water mark; ru_maxrss would also count the
-    # bench's parent process, inherited across fork and exec.
-    with open("/proc/self/status") as f:
-        line = next(l for l in f if l.startswith("VmHWM:"))
-    return int(line.split()[1]) * 1024
 
 async def bare(texts, stream):
     import httpx
@@ -84,7 +73,9 @@ KINDS = ["compat_nb", "httpx + gather, streamed", "httpx + gather, not streamed"
 
 
 def measure(kind: str, count: int, base: str) -> dict:
-    code = CHILD.format(kind=kind, count=count, base=base, bound=BOUND, candidates=CANDIDATES)
+    code = CHILD_MEMORY + CHILD.format(
+        kind=kind, count=count, base=base, bound=BOUND, candidates=CANDIDATES
+    )
     return run_python(code, timeout=1800)
 
 

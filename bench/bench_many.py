@@ -11,7 +11,7 @@ independent of the count.
 
 from __future__ import annotations
 
-from bench._support import Row, bench_server, median, run_python
+from bench._support import CHILD_MEMORY, Row, bench_server, median, run_python
 
 CHILD = r"""
 import asyncio, json, os, sys, time
@@ -22,17 +22,6 @@ if KIND == "compat_nb":  # a data set column in, a column of str out, as Dask an
     import pandas as pd
     import compat_nb
     texts = pd.Series(texts)
-
-def rss():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-def peak_rss():
-    # VmHWM is this process image's own high-water mark; ru_maxrss would also count the
-    # bench's parent process, inherited across fork and exec.
-    with open("/proc/self/status") as f:
-        line = next(l for l in f if l.startswith("VmHWM:"))
-    return int(line.split()[1]) * 1024
 
 async def plain(texts):
     host, port = BASE.split("//")[1].split("/")[0].split(":")
@@ -110,7 +99,7 @@ SLOW = {"httpx + gather", "httpx-aiohttp + gather", "httpx, no I/O"}
 
 
 def measure(kind: str, count: int, base: str) -> dict:
-    return run_python(CHILD.format(kind=kind, count=count, base=base), timeout=1800)
+    return run_python(CHILD_MEMORY + CHILD.format(kind=kind, count=count, base=base), timeout=1800)
 
 
 def run(quick: bool) -> list[Row]:

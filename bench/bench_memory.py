@@ -6,16 +6,12 @@ then 1,000 more calls, then both again. Raw httpx doing the same calls is the re
 
 from __future__ import annotations
 
-from bench._support import Row, bench_server, run_python
+from bench._support import CHILD_MEMORY, Row, bench_server, run_python
 
 CHILD = r"""
 import asyncio, json, os
 
 KIND, BASE = {kind!r}, {base!r}
-
-def rss():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 def sockets():
     fds = os.listdir("/proc/self/fd")
@@ -56,7 +52,9 @@ def run(quick: bool) -> list[Row]:
     del quick  # 1,000 calls is what the target names; it takes seconds
     with bench_server() as root:
         base = root + "/n=4/v1"
-        results = {kind: run_python(CHILD.format(kind=kind, base=base)) for kind in KINDS}
+        results = {
+            kind: run_python(CHILD_MEMORY + CHILD.format(kind=kind, base=base)) for kind in KINDS
+        }
     rows = []
     for ours, reference in (KINDS[0], KINDS[2]), (KINDS[1], KINDS[3]):
         growth = results[ours]["growth"] / 2**20
