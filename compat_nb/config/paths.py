@@ -28,12 +28,28 @@ __all__ = [
     "file_lock",
     "keep_private",
     "read_text",
+    "why_unwritable",
     "write_atomic",
 ]
 
 
 class CredentialsWarning(UserWarning):
     """A file holding keys was readable by other users; compat_nb made it private (0600)."""
+
+
+def why_unwritable(exc: OSError) -> str:
+    """Why a write failed and what frees it, in words: a full disk, a quota, a file-size
+    limit, a read-only place, or the system's own words."""
+    code = exc.errno
+    if code in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return "the disk is full (or the quota is used up); free some space and run it again"
+    if code == errno.EFBIG:
+        return "the file would pass this process's file-size limit (`ulimit -f`); raise it"
+    if code == errno.EROFS:
+        return "the file system is read-only; choose a writable place"
+    if code in (errno.EACCES, errno.EPERM):
+        return "this user may not write there; choose a writable place or fix the permissions"
+    return exc.strerror or str(exc)
 
 
 def config_dir() -> Path:

@@ -20,7 +20,15 @@ from ..errors import ConfigError, PresetEntryError, PresetFileError
 from . import advice
 from .catalog import BUILTIN_PRESETS
 from .local_state import running_endpoint
-from .paths import CredentialsWarning, config_dir, file_lock, keep_private, read_text, write_atomic
+from .paths import (
+    CredentialsWarning,
+    config_dir,
+    file_lock,
+    keep_private,
+    read_text,
+    why_unwritable,
+    write_atomic,
+)
 from .presets import LOCAL_PRESET_NAME, Preset
 
 __all__ = ["FILE_VERSION", "CredentialsWarning", "PresetStore", "config_dir", "get_store"]
@@ -289,8 +297,8 @@ class PresetStore:
                     snap.clear()  # what it held is out of date
         except OSError as exc:
             raise PresetFileError(
-                f"Could not write to {self.directory}: {exc.strerror or exc}. Check that the "
-                "directory is writable, or point COMPAT_NB_CONFIG_DIR elsewhere."
+                f"Could not write to {self.directory}: {why_unwritable(exc)}. Nothing saved "
+                "was changed; COMPAT_NB_CONFIG_DIR can point elsewhere."
             ) from None
         self._notify()
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 import difflib
 import functools
 import re
+import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..config.paths import why_unwritable
 from ..errors import ConfigError
 from .languages import resolve_language
 
@@ -100,7 +102,14 @@ def _langid() -> Any:
         if _identifier is None:  # 1–2 s to load: only when the first answer is checked
             from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-            _identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+            try:
+                _identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+            except OSError as exc:  # it unpacks its model (~70 MB) into a temporary file
+                raise ConfigError(
+                    "The language check (py3langid) could not unpack its model into the "
+                    f"temporary folder {tempfile.gettempdir()}: {why_unwritable(exc)}; or "
+                    "point TMPDIR at a folder with room before starting Python."
+                ) from None
         return _identifier
 
 

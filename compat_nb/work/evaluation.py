@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..config.paths import why_unwritable
 from ..errors import ConfigError
 from ..wire.protocol import Usage, tokens_per_second
 from .candidates import Candidate
@@ -247,11 +248,17 @@ def _write(path: str | os.PathLike[str], text: str, overwrite: bool) -> Path:
         )
     if not target.parent.is_dir():
         raise ConfigError(f"The folder {target.parent} does not exist; create it first.")
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise ConfigError(f"Could not write {target}: {why_unwritable(exc)}.") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
         os.replace(tmp, target)
+    except OSError as exc:  # a full disk or quota: the evaluation itself is still in memory
+        Path(tmp).unlink(missing_ok=True)
+        raise ConfigError(f"Could not write {target}: {why_unwritable(exc)}.") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

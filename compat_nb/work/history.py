@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, overload
 
 from ..config import advice
-from ..config.paths import config_dir
+from ..config.paths import config_dir, why_unwritable
 from ..errors import CompatError
 from .sqlite_files import BUSY_TIMEOUT_MS, open_wal
 from .table import Table, format_ms
@@ -146,6 +146,10 @@ def _why(exc: BaseException, path: Path) -> str:
         return f"{path} (or its folder) is read-only"
     if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
         return f"{path} is not a SQLite database"
+    if isinstance(exc, OSError):
+        return f"{path}: {why_unwritable(exc)}"
+    if isinstance(exc, sqlite3.OperationalError) and "disk is full" in str(exc):
+        return f"{path}: the disk is full (or the quota is used up); free some space"
     return f"{path}: {exc}"
 
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..config import advice
+from ..config.paths import why_unwritable
 from ..errors import ConfigError
 
 __all__ = ["already_exists", "expand_paths", "output_path", "write_new"]
@@ -61,6 +62,18 @@ def write_new(path: Path, text: str, *, force: bool) -> None:
     """Write atomically (temp file, fsync, then into place): a reader never sees half a file.
     Without `force`, an existing file is never replaced, even one created meanwhile."""
     data = _utf8(text, json_text=path.suffix.lower() == ".ipynb")
+    try:
+        _write(path, data, force=force)
+    except FileExistsError:
+        raise ConfigError(already_exists(path)) from None
+    except OSError as exc:  # a full disk, a quota, a read-only folder: the run is not lost
+        raise ConfigError(
+            f"Could not write {path}: {why_unwritable(exc)}. Finished pieces come from the "
+            "cache, so only new or failed ones are translated again."
+        ) from None
+
+
+def _write(path: Path, data: bytes, *, force: bool) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -73,8 +86,6 @@ def write_new(path: Path, text: str, *, force: bool) -> None:
             os.replace(tmp, path)
         else:
             os.link(tmp, path)  # fails if the name exists: no check-then-write race
-    except FileExistsError:
-        raise ConfigError(already_exists(path)) from None
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
