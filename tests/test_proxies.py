@@ -199,3 +199,22 @@ def test_a_key_over_plain_http_warns_once_per_host(
     assert "models.invalid is sent over plain http://" in shown[0]
     assert "other.invalid" in shown[1]
     assert all(MARKER_KEY not in text for text in shown)
+
+
+@pytest.mark.parametrize("method", ["GET", ""])
+def test_under_cgi_an_upper_case_http_proxy_is_ignored(
+    proxy: FaultServer, monkeypatch: pytest.MonkeyPatch, method: str
+) -> None:
+    """httpoxy (CVE-2016-5385): with REQUEST_METHOD set, HTTP_PROXY came from a request header."""
+    monkeypatch.setenv("REQUEST_METHOD", method)
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    preset = Preset("remote", "http://models.invalid/v1", "m", api_key=MARKER_KEY)
+    with pytest.raises(ConnectError) as caught:  # straight to a host that does not resolve
+        get_client().chat(preset, MESSAGES)
+    assert "proxy" not in str(caught.value).lower()
+    with pytest.raises(ConnectError):  # the async pools decide alike
+        asyncio.run(get_client().achat(preset, MESSAGES))
+    assert proxy.requests == []
+    monkeypatch.setenv("http_proxy", proxy.url)  # the lower-case name no header can set
+    assert get_client().chat(preset, MESSAGES).text == "TRANSLATED: ok"
+    assert proxy.requests[-1].headers["authorization"] == f"Bearer {MARKER_KEY}"

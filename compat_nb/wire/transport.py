@@ -2,9 +2,10 @@
 exchange to its total deadline however slowly the server trickles.
 
 Proxies are read from the environment per request, as curl and requests read them
-(`http_proxy`, `HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`, either case, lower case first), except
-that loopback hosts (127.0.0.0/8, ::1, localhost) are always reached directly: a local model
-server is never behind a proxy, and the key for it must not travel through one.
+(`http_proxy`, `HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`, either case, lower case first; not
+`HTTP_PROXY` under CGI, where a request header sets it), except that loopback hosts
+(127.0.0.0/8, ::1, localhost) are always reached directly: a local model server is never
+behind a proxy, and the key for it must not travel through one.
 """
 
 from __future__ import annotations
@@ -118,7 +119,13 @@ def is_loopback(host: str) -> bool:
 
 
 def _env(name: str) -> tuple[str, str] | None:
-    for variable in (name.lower(), name.upper()):
+    variables = [name.lower(), name.upper()]
+    if name.lower() == "http_proxy" and "REQUEST_METHOD" in os.environ:
+        # Under CGI, HTTP_PROXY is set from the request's `Proxy:` header, so anyone could
+        # route the key through their own host (httpoxy, CVE-2016-5385); urllib, requests and
+        # httpx ignore it there too. The lower-case name cannot come from a header.
+        variables.remove("HTTP_PROXY")
+    for variable in variables:
         value = os.environ.get(variable, "").strip()
         if value:
             return variable, value
