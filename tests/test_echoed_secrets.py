@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from faults import FaultServer, response
+from faults import FaultServer, redirect, response
 from test_secret_values import exception_texts
 
 import compat_nb
@@ -163,3 +163,21 @@ def test_redact_replaces_each_encoded_form_and_leaves_other_text() -> None:
     assert redact(text, KEY) == "a *** b *** c QmVhcmVy d"
     assert redact("nothing to hide here", KEY) == "nothing to hide here"
     assert redact(f"x{KEY}", "short") == f"x{KEY}"  # a secret too short for base64 cores
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "http://127.0.0.1:1/v1/{key}/chat/completions",  # another origin, key in the path
+        "/v1/{b64}/chat/completions",  # same origin: followed until the loop is refused
+    ],
+)
+def test_a_key_in_a_redirect_target_is_not_shown(echo: FaultServer, location: str) -> None:
+    echo.script(redirect(307, location.format(key=KEY, b64=_b64(KEY))), times=20)
+    preset = Preset("gw", echo.base_url, "m", api_key=KEY)
+    with pytest.raises(CompatError) as caught:
+        get_client().chat(preset, MESSAGES)
+    assert "redirected" in str(caught.value)
+    assert_hidden(caught.value)
+    report = get_client().test_connection(preset)
+    assert report.error and not any(f in report.error for f in forms_of(KEY))

@@ -33,7 +33,13 @@ def _difference(old: httpx.URL, new: httpx.URL) -> str:
     return "another port"
 
 
-def _as_base(target: httpx.URL, endpoint: str) -> str:
+def _shown(url: str, preset: Preset) -> str:
+    """A Location as messages show it: query values masked, and the preset's secrets scrubbed
+    wherever else the server put them (a path segment, a fragment, base64)."""
+    return preset.redact(shown_url(url))
+
+
+def _as_base(target: httpx.URL, endpoint: str, preset: Preset) -> str:
     """'If the server has moved, use … as the Base URL.' when the target looks like a move."""
     if not target.path.rstrip("/").endswith("/" + endpoint):
         return ""
@@ -42,7 +48,7 @@ def _as_base(target: httpx.URL, endpoint: str) -> str:
     except ConfigError:
         return ""
     query = " (with its query string)" if target.query else ""
-    return f" If the server has moved, use {shown_url(base)}{query} as the Base URL."
+    return f" If the server has moved, use {_shown(base, preset)}{query} as the Base URL."
 
 
 def next_request(
@@ -77,7 +83,7 @@ def next_request(
             "Check the Base URL and the server's configuration.",
             status_code=status,
         ) from None
-    shown = shown_url(str(target))
+    shown = _shown(str(target), preset)
     hops.append(str(request.url))
     if target.scheme not in ("http", "https") or not target.host:
         raise RedirectError(
@@ -95,12 +101,12 @@ def next_request(
         other = _difference(request.url, target)
         raise RedirectError(
             f"{base} redirected the request ({status}) to {shown} — {other} — so it was not "
-            f"followed: {kept}.{_as_base(target, endpoint)}",
+            f"followed: {kept}.{_as_base(target, endpoint, preset)}",
             status_code=status,
             location=shown,
         )
     if str(target) in hops or len(hops) > MAX_HOPS:
-        chain = " → ".join(shown_url(u) for u in [*hops[-3:], str(target)])
+        chain = " → ".join(_shown(u, preset) for u in [*hops[-3:], str(target)])
         raise RedirectError(
             f"{base} redirected the request in a loop or too many times ({chain}); it was not "
             "followed further. Check the Base URL and the server's configuration.",
@@ -108,7 +114,7 @@ def next_request(
             location=shown,
         )
     if status in (301, 302, 303) and request.method not in ("GET", "HEAD"):
-        fix = _as_base(target, endpoint) or " Check the Base URL."
+        fix = _as_base(target, endpoint, preset) or " Check the Base URL."
         raise RedirectError(
             f"{base} answered the {request.method} with {status} to {shown}: following it would "
             f"turn the request into a GET, so it was not followed.{fix}",
