@@ -98,11 +98,18 @@ def translate_notebook(
     progress: bool | None = None,
     **options: Any,
 ) -> NotebookTranslation:
-    """Translate one notebook or .md file; see `translate_notebooks` for every option.
+    """Translate one notebook or .md file; returns its NotebookTranslation (counts, failures,
+    tokens, cost in $, seconds).
 
     `compat_nb.translate_notebook("lesson.ipynb", to="fr", preset="Local")` writes
-    lesson.fr.ipynb beside it and returns the NotebookTranslation. Progress shows in a
-    kernel (progress=None) or when progress=True.
+    lesson.fr.ipynb beside it. Progress shows in a kernel (progress=None) or when
+    progress=True. Options: source=, output= (a file or folder), force=True (replace an
+    existing output), comments=True (also `#` comments and docstrings), bilingual=True,
+    glossary=, concurrency= (requests at once, default 4), chunk_chars= (longest piece sent,
+    default 4000), and preset fields (model=, temperature=, ...); all of them are described
+    in `compat_nb.work.notebooks.translate_notebooks`. Markdown is cut between CommonMark
+    blocks; the result validates with nbformat. Raises ConfigError for bad input (an
+    existing output without force, an unknown language) before anything is sent.
     """
     (report,) = translate_many_files([path], to, preset, progress=progress, **options)
     return report

@@ -294,5 +294,12 @@ def _short(text: str, width: int) -> str:
 
 
 def history(limit: int = 20, model: str | None = None) -> RunHistory:
-    """The most recent runs, newest first; `model` matches any part of the id, ignoring case."""
+    """The most recent runs (at most `limit`), newest first; `model` matches any part of the
+    model id, ignoring case.
+
+    A RunHistory: a list of dicts (time as an aware datetime, kind, preset, host, model,
+    options, target, input_chars, output, ttft_ms and latency_ms in ms, token counts, cost in
+    $, finish_reason, error) that shows as a table and has `to_pandas()`. Raises CompatError
+    when the history file cannot be read, saying how to start a new one.
+    """
     return recent(limit, model)
