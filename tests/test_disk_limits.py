@@ -1,6 +1,7 @@
 """A write that the disk refuses (full, over quota, past `ulimit -f`) is one message naming
 the file, the cause and the fix, and loses nothing: presets.json keeps what it held, a
-notebook's translation is not half-written, an evaluation stays in memory.
+notebook's translation is not half-written, an evaluation stays in memory. An output that is
+a device or a pipe is never replaced by a file; a linked output is written through its link.
 
 Each case runs in a child Python whose file-size limit (RLIMIT_FSIZE, what `ulimit -f` sets)
 is a few kilobytes: writes past it fail with EFBIG, as on a full disk (Python ignores the
@@ -140,3 +141,30 @@ def test_an_evaluation_with_no_room_for_the_language_model_says_where(
     )
     assert "Traceback" not in done.stderr, done.stderr
     assert "py3langid" in done.stdout and "TMPDIR" in done.stdout
+
+
+def test_an_output_that_is_a_device_or_a_link_is_handled_without_replacing_it(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    """A device is never replaced by a file, even with force; a link is written through."""
+    import compat_nb
+    from compat_nb.errors import ConfigError
+
+    cells = [{"cell_type": "markdown", "id": "a", "metadata": {}, "source": "Hello"}]
+    source = tmp_path / "lesson.ipynb"
+    source.write_text(
+        json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    )
+    preset = compat_nb.Preset("p", server.base_url, "m")
+    fifo = tmp_path / "pipe.ipynb"
+    __import__("os").mkfifo(fifo)
+    with pytest.raises(ConfigError, match="not a regular file"):
+        compat_nb.translate_notebook(source, to="fr", preset=preset, output=fifo, force=True)
+    assert fifo.is_fifo()
+    real = tmp_path / "kept" / "real.ipynb"
+    real.parent.mkdir()
+    real.write_text("old")
+    link = tmp_path / "link.ipynb"
+    link.symlink_to(real)
+    compat_nb.translate_notebook(source, to="fr", preset=preset, output=link, force=True)
+    assert link.is_symlink() and "TRANSLATED: Hello" in real.read_text()

@@ -60,7 +60,16 @@ def output_path(source: Path, tag: str, output: str | os.PathLike[str] | None, m
 
 def write_new(path: Path, text: str, *, force: bool) -> None:
     """Write atomically (temp file, fsync, then into place): a reader never sees half a file.
-    Without `force`, an existing file is never replaced, even one created meanwhile."""
+    Without `force`, an existing file is never replaced, even one created meanwhile. A
+    symlink is written through: its target gets the text, the link stays a link."""
+    if path.is_symlink():
+        target = Path(os.path.realpath(path))
+        if not target.parent.is_dir():
+            raise ConfigError(
+                f"{path} is a link to {target}, whose folder does not exist. Create that "
+                "folder, or replace the link with a file."
+            )
+        path = target
     data = _utf8(text, json_text=path.suffix.lower() == ".ipynb")
     try:
         _write(path, data, force=force)

@@ -325,6 +325,11 @@ def translate_notebooks(
     files = [f for f in files if not f.stem.endswith(f".{language.tag}") or len(files) == 1]
     targets = [output_path(f, language.tag, output, len(files) > 1) for f in files]
     for src, dest in zip(files, targets, strict=True):
+        if dest.exists() and not dest.is_file():  # a device (/dev/null) or a pipe: not ours
+            raise ConfigError(
+                f"{dest} is not a regular file, so no translation is written there: give "
+                f"{advice.flag('-o PATH', 'output=PATH')} naming a file or a folder."
+            )
         if dest.exists() and not force:
             raise ConfigError(already_exists(dest))
         if dest == src and not force:
