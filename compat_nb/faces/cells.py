@@ -14,6 +14,7 @@ from ..errors import CompatError, StreamError
 from ..wire.aio import run_sync
 from ..wire.client import get_client
 from ..wire.protocol import ChatResult
+from ..wire.textbuffer import TextBuffer
 from ..work.translation import Translation, language_name, prompt_for, record
 from . import display
 from .display import StreamDisplay, result_bundle
@@ -41,7 +42,12 @@ def translate_in_cell(
     if len(text) > settings.chunk_chars:
         return translate_long_in_cell(settings, text, preset, opts, target=target, source=source)
     messages, terms = prompt_for(text, preset, to=target, source=source)
-    view = StreamDisplay(format=opts.format or settings.output_format, rate=settings.display_rate)
+    # One copy of the text: the stream appends to it, the view reads it (a long answer would
+    # otherwise be held twice while it streams, and three times as it is joined at the end).
+    buffer = TextBuffer()
+    view = StreamDisplay(
+        format=opts.format or settings.output_format, rate=settings.display_rate, text=buffer
+    )
     view.start()
     client = get_client()
     result: ChatResult | None = None
@@ -55,7 +61,7 @@ def translate_in_cell(
         except KeyboardInterrupt:
             interrupted = True
     else:
-        stream = client.stream(preset, messages)
+        stream = client.stream(preset, messages, buffer=buffer)
         try:
             for item in stream:
                 if isinstance(item, str):

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..wire.textbuffer import TextBuffer
+from ..wire.textbuffer import TextBuffer, leading_blank
 from ..work.markup import tone
 
 __all__ = ["StreamDisplay", "in_kernel", "markdown_escape", "result_bundle", "scan"]
@@ -99,7 +99,9 @@ class StreamDisplay:
     line end (a long paragraph or code block) are joined again into their first output; and
     the answer is shown again whole, once, when the final text differs from what streamed (a
     fence around the whole removed) or holds constructs that reach across blocks.
-    `format` is "markdown" (rendered) or "text" (verbatim).
+    `format` is "markdown" (rendered) or "text" (verbatim). `text`: the stream's own buffer
+    (`Client.stream(buffer=...)`), which holds every delta before `append` sees it: the view
+    reads the text there rather than keeping a second copy of a long answer.
     """
 
     def __init__(
@@ -109,6 +111,7 @@ class StreamDisplay:
         rate: float = 20.0,
         kernel: bool | None = None,
         clock: Callable[[], float] = time.monotonic,
+        text: TextBuffer | None = None,
     ) -> None:
         self.format = format
         self.clock = clock
@@ -117,7 +120,9 @@ class StreamDisplay:
         self.interval = 1.05 / rate if rate > 0 else 0.0
         self.kernel = in_kernel() if kernel is None else kernel
         self.updates = 0  # messages sent to the front end (new outputs and updates)
-        self._text = TextBuffer()
+        self._shared = text is not None  # the stream appends to it: `append` only counts
+        self._text = TextBuffer() if text is None else text
+        self._seen = 0  # characters passed to `append`
         self._tail = ""  # what the live output shows: the text after the last finished block
         # Finished blocks in order: (handle, offset of the block in the text, cut at a line end
         # from the next one, so the two show as one at the end).
@@ -139,13 +144,13 @@ class StreamDisplay:
             self._show(self._bundle(placeholder))
 
     def append(self, delta: str) -> None:
-        if not self._text:
-            self._lead = len(delta) - len(delta.lstrip())
-        elif self._lead == self._text.length:
+        if self._lead == self._seen:  # the text so far is blank (or there is none)
             self._lead += len(delta) - len(delta.lstrip())
+        self._seen += len(delta)
         kept = delta.rstrip()
         self._trail = self._trail + len(delta) if not kept else len(delta) - len(kept)
-        self._text.append(delta)
+        if not self._shared:
+            self._text.append(delta)
         if not self.kernel:
             sys.stdout.write(delta)
             sys.stdout.flush()
@@ -185,7 +190,7 @@ class StreamDisplay:
         if not self.kernel:
             if final.strip() != self.text.strip():
                 # The clean-up changed what was printed (e.g. a fence removed): reprint it.
-                if self._text:
+                if self._seen:
                     sys.stdout.write("\n")
                 sys.stdout.write(final)
             sys.stdout.write("\n")
@@ -199,7 +204,7 @@ class StreamDisplay:
         # Outputs that must show as one: the blocks a line-end cut split, or every output
         # when the final text is not what streamed (but for whitespace at its ends) or holds
         # constructs that reach across blocks.
-        lead = self._lead - (len(final) - len(final.lstrip()))  # whitespace the clean-up took
+        lead = self._lead - leading_blank(final)  # whitespace the clean-up took
         same = self._text.matches(final, lead) and (
             self._text.length - lead - len(final) <= self._trail
         )
@@ -225,7 +230,7 @@ class StreamDisplay:
                 self._show(bundle)  # the text ended with a finished block: the footer alone
             else:
                 self._send(handles[0], bundle)
-        self._text = TextBuffer(final)
+        self._text, self._shared = TextBuffer(final), False
         self._tail = self._reopen = ""
 
     def _show(self, bundle: dict[str, str]) -> None:

@@ -30,6 +30,7 @@ from .driver import Driver
 from .failures import Exchange
 from .protocol import ChatResult, ConnectionReport, RetryPolicy
 from .retry import Timing
+from .textbuffer import TextBuffer
 from .transport import Pools
 
 __all__ = [
@@ -122,7 +123,12 @@ class Client:
         return Budget(seconds=seconds, max_bytes=self.max_response_bytes)
 
     def _call(
-        self, preset: Preset, messages: Iterable[Message], stream: bool, overrides: dict[str, Any]
+        self,
+        preset: Preset,
+        messages: Iterable[Message],
+        stream: bool,
+        overrides: dict[str, Any],
+        buffer: TextBuffer | None = None,
     ) -> exchange.ChatCall:
         """Check every option here, for every entry point, before anything is sent."""
         overrides = dict(overrides)
@@ -172,6 +178,7 @@ class Client:
             quirks=self.quirks,
             stream=stream,
             read_timeout=read,
+            text=buffer,
         )
 
     # --- /chat/completions -------------------------------------------------------------------
@@ -199,21 +206,34 @@ class Client:
         return result  # type: ignore[no-any-return]
 
     def stream(
-        self, preset: Preset, messages: Iterable[Message], **overrides: Any
+        self,
+        preset: Preset,
+        messages: Iterable[Message],
+        *,
+        buffer: TextBuffer | None = None,
+        **overrides: Any,
     ) -> Generator[str | ChatResult, None, None]:
         """Text deltas as they arrive, then the ChatResult as the last item.
 
         The deltas add up to the result's text. Closing the iterator early (or Ctrl-C)
-        closes the response; the client stays usable.
+        closes the response; the client stays usable. buffer: a `TextBuffer` that receives
+        each delta before it is yielded, and is the stream's own copy of the text: a caller
+        that needs the text so far (a display, partial text kept on Ctrl-C) reads it there
+        instead of keeping a second copy of a long answer.
         """
-        call = self._call(preset, messages, True, overrides)
+        call = self._call(preset, messages, True, overrides, buffer)
         yield from self._driver.run(exchange.chat(call), call.budget)
 
     async def astream(
-        self, preset: Preset, messages: Iterable[Message], **overrides: Any
+        self,
+        preset: Preset,
+        messages: Iterable[Message],
+        *,
+        buffer: TextBuffer | None = None,
+        **overrides: Any,
     ) -> AsyncIterator[str | ChatResult]:
         """`stream` for async code."""
-        call = self._call(preset, messages, True, overrides)
+        call = self._call(preset, messages, True, overrides, buffer)
         # Closed with this generator, not left for the garbage collector to finalize.
         async with aclosing(self._driver.arun(exchange.chat(call), call.budget)) as items:
             async for item in items:

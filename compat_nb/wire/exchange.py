@@ -25,6 +25,7 @@ from .failures import Exchange, failure, too_large
 from .protocol import RetryPolicy, parse_chat_response, parse_models
 from .retry import NO_RETRY, Timing, attempts
 from .streaming import StreamState, empty_answer, with_timings
+from .textbuffer import TextBuffer, is_blank
 
 __all__ = [
     "NO_STREAM",
@@ -98,6 +99,14 @@ class ChatCall:
     quirks: Quirks
     stream: bool
     read_timeout: float
+    # Where a streamed answer's deltas go as they are yielded (the caller's one copy).
+    text: TextBuffer | None = None
+
+    def emit(self, text: str) -> Emit:
+        """An Emit of text that did not come through the stream's accumulator."""
+        if self.text is not None:
+            self.text.append(text)
+        return Emit(text)
 
 
 def chat(call: ChatCall) -> Core:
@@ -140,7 +149,7 @@ def chat(call: ChatCall) -> Core:
             else:
                 result = yield from _read_plain(call, response, ex, timing)
                 if call.stream:
-                    yield Emit(result.text)  # a stream's consumer gets the text all the same
+                    yield call.emit(result.text)  # a stream's consumer gets the text all the same
         except EmptyAnswerError as exc:
             if not (stream and exc.reason == "context" and "no event at all" in exc.message):
                 raise
@@ -165,7 +174,8 @@ def _json(request: httpx.Request) -> dict[str, Any]:
 
 
 def _read_stream(call: ChatCall, response: httpx.Response, ex: Exchange, timing: Timing) -> Core:
-    state = StreamState(call.preset, response.headers.get("content-type", ""), model=call.model)
+    content_type = response.headers.get("content-type", "")
+    state = StreamState(call.preset, content_type, model=call.model, text=call.text)
     ex.started = True
     ttft_ms: float | None = None
     stopped: list[CompatError] = []
@@ -202,7 +212,7 @@ def _read_stream(call: ChatCall, response: httpx.Response, ex: Exchange, timing:
     latency_ms = (time.perf_counter() - timing.sent_at) * 1000
     result = state.result(latency_ms=latency_ms, ttft_ms=ttft_ms)
     if state.plain and result.text:
-        yield Emit(result.text)  # a server that ignored "stream": true sent it all at once
+        yield call.emit(result.text)  # a server that ignored "stream": true sent it all at once
     return result
 
 
@@ -220,7 +230,7 @@ def _read_plain(call: ChatCall, response: httpx.Response, ex: Exchange, timing: 
     result = parse_chat_response(decoded, preset=call.preset, model=call.model)
     latency_ms = (time.perf_counter() - timing.sent_at) * 1000
     result = with_timings(result, latency_ms=latency_ms, ttft_ms=None)
-    if not result.text.strip():
+    if is_blank(result.text):
         raise empty_answer(call.preset, result)
     return result
 

@@ -7,6 +7,7 @@ be tested on recorded responses alone.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -247,11 +248,14 @@ def parse_models(body: Any) -> list[str]:
     return ids
 
 
+_OPENS_THINK = re.compile(r"\s*<think>")  # matched in place: no stripped copy of a long answer
+
+
 def split_reasoning(text: str) -> tuple[str, str]:
     """(answer, reasoning): a leading `<think>…</think>` block moves out of the answer."""
-    stripped = text.lstrip()
-    if stripped.startswith("<think>"):
-        inner, sep, rest = stripped[len("<think>") :].partition("</think>")
+    opens = _OPENS_THINK.match(text)
+    if opens:
+        inner, sep, rest = text[opens.end() :].partition("</think>")
         if sep:
             return rest.lstrip(), inner.strip()
         return "", inner.strip()  # never closed: it was all reasoning

@@ -16,7 +16,7 @@ from ..errors import EmptyAnswerError, InvalidResponseError, StreamError, redact
 from .diagnosis import decode_body, html_error, sentence, server_message
 from .protocol import ChatResult, Usage, message_reasoning, parse_chat_response, split_reasoning
 from .sse import LineSplitter, ServerSentEvent, SSEDecoder
-from .textbuffer import TextBuffer
+from .textbuffer import TextBuffer, is_blank
 
 __all__ = ["ChatAccumulator", "StreamState", "with_timings"]
 
@@ -32,10 +32,14 @@ class ChatAccumulator:
 
     _OPEN, _CLOSE = "<think>", "</think>"
 
-    def __init__(self, *, where: str, secrets: Iterable[str] = ()) -> None:
+    def __init__(
+        self, *, where: str, secrets: Iterable[str] = (), text: TextBuffer | None = None
+    ) -> None:
         self.where = where
         self._secrets = tuple(secrets)  # scrubbed from messages: a server may echo the key
-        self._text = TextBuffer()  # one copy of a long answer, not an object per token
+        # The one copy of a long answer (not an object per token); the caller's, when given,
+        # so a display reads the partial text from it instead of keeping a copy of its own.
+        self._text = TextBuffer() if text is None else text
         self._reasoning: list[str] = []  # <think> blocks
         self._reasoning_field = TextBuffer()  # `reasoning_content` deltas: pieces of one text
         self._held: list[str] = []  # content held while it may still open a <think> block
@@ -195,13 +199,20 @@ class StreamState:
     server abandons a request when another arrives: `result` reports that as interrupted.
     """
 
-    def __init__(self, preset: Preset, content_type: str, *, model: str | None = None) -> None:
+    def __init__(
+        self,
+        preset: Preset,
+        content_type: str,
+        *,
+        model: str | None = None,
+        text: TextBuffer | None = None,
+    ) -> None:
         self.preset = preset
         self.model = model
         self.where = shown_url(preset.base_url)
         self.splitter = LineSplitter()
         self.decoder = SSEDecoder()
-        self.acc = ChatAccumulator(where=self.where, secrets=preset.secrets())
+        self.acc = ChatAccumulator(where=self.where, secrets=preset.secrets(), text=text)
         self.done = False  # [DONE] seen
         self.cut_after_done = False
         self.received = 0  # bytes of body
@@ -286,7 +297,7 @@ class StreamState:
             return with_timings(result, latency_ms=latency_ms, ttft_ms=latency_ms)
         acc = self.acc
         interrupted = self.done and self.cut_after_done and acc.finish_reason is None
-        if interrupted and acc.text.strip():
+        if interrupted and not is_blank(acc.text):
             raise StreamError(
                 f"{self.where} ended the stream after {len(acc.text):,} characters with no "
                 "finish reason and dropped the connection, so the text is incomplete (it is "
@@ -308,7 +319,7 @@ class StreamState:
                 status_code=200,
             )
         result = acc.result(latency_ms=latency_ms, ttft_ms=ttft_ms)
-        if not result.text.strip():
+        if is_blank(result.text):
             raise empty_answer(
                 self.preset,
                 result,
