@@ -197,6 +197,46 @@ def test_translate_many_runs_a_fixed_pool_and_lets_go_of_finished_pieces(
     assert batch.outcomes == {}  # each let go once its last text was assembled
 
 
+def test_a_batch_plans_texts_as_it_reaches_them_and_keeps_nothing_per_text_after(
+    server: FakeServer, preset: Preset
+) -> None:
+    # Plans made up front for the progress total cost ~0.2 KB a text (200,000 texts: 40 MB);
+    # the total is counted and the plans dropped, each made again when the workers reach it.
+    from compat_nb.wire.aio import run_sync
+
+    texts = [f"text {i}\n\nsecond paragraph {i}" for i in range(50)]
+    batch = chunking.Batch(
+        texts, preset, to="French", source=None, chunk_chars=16, translate_code=False
+    )
+    assert batch.total == 100  # two pieces a text
+    assert batch._plans == {} and batch._uses == {}
+    steps: list[bool] = []
+    run_sync(batch.run(concurrency=4, on_done=steps.append))
+    results = batch.results()
+    assert [r.text for r in results] == [
+        f"TRANSLATED: text {i}\n\nTRANSLATED: second paragraph {i}" for i in range(50)
+    ]
+    assert len(steps) == 100 and not any(steps)
+    assert batch._plans == {} and batch._uses == {} and batch.outcomes == {}
+
+
+def test_a_piece_repeated_while_it_is_being_fetched_is_sent_once(
+    server: FakeServer, preset: Preset
+) -> None:
+    from compat_nb.wire.aio import run_sync
+
+    texts = ["the same", "the same", "other", "the same", "the same"]
+    batch = chunking.Batch(
+        texts, preset, to="French", source=None, chunk_chars=4000, translate_code=False
+    )
+    assert batch.total == 5  # every use counts in the progress; repeats come as cached
+    steps: list[bool] = []
+    run_sync(batch.run(concurrency=5, on_done=steps.append))  # all five taken at once
+    assert [r.text for r in batch.results()] == [f"TRANSLATED: {t}" for t in texts]
+    assert len(server.chat_requests()) == 2  # "the same" and "other", each once
+    assert sorted(steps) == [False, False, True, True, True]
+
+
 def test_translate_many_series_in_series_out(server: FakeServer, preset: Preset) -> None:
     column = pd.Series(["eins", None, "drei", "eins"], index=[10, 20, 30, 40], name="de")
     out = compat_nb.translate_many(column, to="English", preset="Fake")

@@ -67,39 +67,58 @@ async def _translate_pieces(
     source: str | None,
     concurrency: int,
     on_done: Callable[[str, _Outcome, bool], None],
+    held: Callable[[str], _Outcome | None] = lambda piece: None,
 ) -> None:
     """Each piece translated (from the cache when it can be) by a fixed pool of `concurrency`
     workers taking the next piece as they free up, so the pieces in memory at once do not
     depend on how many there are; each outcome goes to `on_done(piece, outcome, cached)` as
-    soon as it is known. Failures are outcomes, not exceptions; a glossary the preset names
-    but that cannot be read is a ConfigError before any request."""
+    soon as it is known. A piece that comes again is sent once: `held(piece)` gives the
+    outcome the caller still holds, one being fetched is waited for, else the cache answers.
+    Failures are outcomes, not exceptions; a glossary the preset names but that cannot be
+    read is a ConfigError before any request."""
     client = get_client()
     glossary = preset_glossary(preset)
     options = json.dumps(preset.options(), sort_keys=True)
     prefix = (preset.base_url, preset.model, options, to, source or "", preset.system_prompt or "")
+    fetching: dict[str, asyncio.Future[_Outcome]] = {}  # at most one per worker
+
+    async def fetch(piece: str) -> tuple[_Outcome, bool]:
+        terms = glossary.select(piece) if glossary else []
+        key = (*prefix, json.dumps([[t.source, t.target] for t in terms]), piece)
+        with _cache_lock:
+            hit = _cache.get(key)
+        if hit is not None:
+            return _Outcome(text=hit, misses=_missed(terms, hit)), True
+        system = preset.system_prompt
+        messages = build_messages(piece, to=to, source=source, system=system, terms=terms)
+        try:
+            result = await client.achat(preset, messages)
+        except CompatError as exc:
+            return _Outcome(error=preset.redact(exc.message)), False
+        text = clean_output(result.text, piece)
+        with _cache_lock:
+            _cache[key] = text
+            while len(_cache) > CACHE_SIZE:
+                _cache.popitem(last=False)
+        return _Outcome(text=text, result=result, misses=_missed(terms, text)), False
 
     async def worker() -> None:
         for piece in pieces:  # one iterator shared by every worker
-            terms = glossary.select(piece) if glossary else []
-            key = (*prefix, json.dumps([[t.source, t.target] for t in terms]), piece)
-            with _cache_lock:
-                hit = _cache.get(key)
-            if hit is not None:
-                on_done(piece, _Outcome(text=hit, misses=_missed(terms, hit)), True)
+            outcome = held(piece)
+            if outcome is None and piece in fetching:
+                outcome = await asyncio.shield(fetching[piece])
+            if outcome is not None:
+                on_done(piece, outcome, True)
                 continue
-            system = preset.system_prompt
-            messages = build_messages(piece, to=to, source=source, system=system, terms=terms)
+            future = fetching[piece] = asyncio.get_running_loop().create_future()
             try:
-                result = await client.achat(preset, messages)
-            except CompatError as exc:
-                on_done(piece, _Outcome(error=preset.redact(exc.message)), False)
-                continue
-            text = clean_output(result.text, piece)
-            with _cache_lock:
-                _cache[key] = text
-                while len(_cache) > CACHE_SIZE:
-                    _cache.popitem(last=False)
-            on_done(piece, _Outcome(text=text, result=result, misses=_missed(terms, text)), False)
+                outcome, cached = await fetch(piece)
+                future.set_result(outcome)
+            finally:
+                del fetching[piece]
+                if not future.done():
+                    future.cancel()  # interrupted: whoever waits for it stops too
+            on_done(piece, outcome, cached)
 
     await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
 
@@ -201,10 +220,12 @@ RECORD_EVERY = 500  # finished texts written to the history in one transaction
 class Batch:
     """Texts planned into pieces and run through one pool of workers.
 
-    Texts are assembled in input order as soon as their pieces are done, and the pieces'
-    outcomes dropped then, so what a run holds besides its inputs and results stays about
-    the same however many texts there are. A batch interrupted half way still assembles the
-    rest at `results()`, from the pieces that were done.
+    A text is planned when the workers reach it and assembled, in input order, as soon as its
+    pieces are done; its plan and its pieces' outcomes are let go then. So what a run holds
+    besides its inputs and results is about the texts in flight, however many there are
+    (a repeated piece is sent once while an earlier use is held or fetched, and the cache
+    answers it after). A batch interrupted half way still assembles the rest at `results()`,
+    from the pieces that were done. `total` counts every piece to translate, repeats too.
     """
 
     def __init__(
@@ -222,20 +243,15 @@ class Batch:
         if isinstance(texts, (str, bytes)):
             raise ConfigError(_NOT_A_LIST)
         preset_glossary(preset)  # a glossary that cannot be read: said before anything shows
-        self.texts, self.preset, self.to, self.source = list(texts), preset, to, source
+        self.texts = texts if isinstance(texts, list) else list(texts)
+        self.preset, self.to, self.source = preset, to, source
         self.keep = keep  # what a result is kept as (a Series keeps only the text)
-        self.plans: list[list[Piece] | None] = [
-            plan_pieces(t, chunk_chars, translate_code=translate_code) if t else []
-            for t in self.texts
-        ]
-        # Each distinct piece, in order of first use, with how many uses are still to assemble.
-        self._uses: dict[str, int] = {}
-        for t, plan in zip(self.texts, self.plans, strict=True):
-            for p in plan or ():
-                if t and p.translate:
-                    piece = t[p.start : p.end]
-                    self._uses[piece] = self._uses.get(piece, 0) + 1
-        self.total = len(self._uses)
+        self._chunk_chars, self._translate_code = chunk_chars, translate_code
+        # The total, counted with plans made and dropped: kept, they would cost ~0.2 KB a text.
+        self.total = sum(sum(p.translate for p in self._plan(t)) for t in self.texts if t)
+        self._plans: dict[int, list[Piece]] = {}  # texts reached and not assembled yet
+        self._reached = 0  # the texts before this one have their plans made
+        self._uses: dict[str, int] = {}  # pieces of those texts: uses still to assemble
         self.done = 0  # pieces translated (or found in the cache) so far
         self.outcomes: dict[str, _Outcome] = {}
         self._results: list[Any] = [None] * len(self.texts)
@@ -243,6 +259,23 @@ class Batch:
         self._record = record  # the history kind texts are recorded as, once assembled
         self._unrecorded: list[Translation] = []
         self.started = time.perf_counter()
+
+    def _plan(self, text: str) -> list[Piece]:
+        return plan_pieces(text, self._chunk_chars, translate_code=self._translate_code)
+
+    def _pieces(self) -> Iterator[str]:
+        """Every piece to translate, text by text, each text planned as it is reached."""
+        while self._reached < len(self.texts):
+            i = self._reached
+            text = self.texts[i]
+            self._reached += 1
+            if not text:
+                continue
+            plan = self._plans[i] = self._plan(text)
+            pieces = [text[p.start : p.end] for p in plan if p.translate]
+            for piece in pieces:
+                self._uses[piece] = self._uses.get(piece, 0) + 1
+            yield from pieces
 
     async def run(self, *, concurrency: int, on_done: Callable[[bool], None]) -> None:
         """Translate every piece, each text assembled (and recorded) once its pieces are."""
@@ -260,21 +293,29 @@ class Batch:
         if get_client().quirks.has(server_of(self.preset), INTERRUPTS):
             concurrency = 1
         await _translate_pieces(
-            iter(self._uses),
+            self._pieces(),
             self.preset,
             to=self.to,
             source=self.source,
             concurrency=concurrency,
             on_done=done,
+            held=self.outcomes.get,
         )
 
     def _advance(self, *, final: bool = False) -> None:
         """Assemble the texts whose pieces are all done, in order (`final`: every text)."""
         while self._next < len(self.texts):
-            i, text, plan = self._next, self.texts[self._next], self.plans[self._next]
-            if text is not None and plan is not None:
+            i, text = self._next, self.texts[self._next]
+            if text is not None:
+                plan = self._plans.pop(i, None) if text else []
+                reached = plan is not None
+                if plan is None:
+                    if not final:
+                        return  # the workers have not reached it yet
+                    plan = self._plan(text)
                 pieces = [text[p.start : p.end] for p in plan if p.translate]
                 if not final and any(piece not in self.outcomes for piece in pieces):
+                    self._plans[i] = plan
                     return
                 wall = (time.perf_counter() - self.started) * 1000 if len(self.texts) == 1 else None
                 translation = _assemble(
@@ -284,11 +325,11 @@ class Batch:
                 self._results[i] = self.keep(translation) if self.keep else translation
                 if self._record and translation.source_text:
                     self._unrecorded.append(translation)
-                for piece in pieces:  # a piece used by no text still to come is let go
+                for piece in pieces if reached else ():  # let go when no text to come uses it
                     self._uses[piece] -= 1
                     if not self._uses[piece]:
+                        del self._uses[piece]
                         self.outcomes.pop(piece, None)
-            self.plans[i] = None
             self._next += 1
             if len(self._unrecorded) >= RECORD_EVERY:
                 self._flush_records()
