@@ -90,6 +90,7 @@ class Client:
         self._driver = Driver(self.pools)
         # What each API root refused (stream_options, streaming, max_tokens), for the session.
         self.quirks = exchange.Quirks()
+        self._urls: dict[tuple[str, str], httpx.URL] = {}  # parsed once: ~20 µs a request
 
     def __repr__(self) -> str:
         return (
@@ -114,6 +115,15 @@ class Client:
         if key:  # an empty key sends no header at all: some servers reject "Bearer "
             headers["Authorization"] = f"Bearer {key}"
         return headers
+
+    def _url(self, root: str, endpoint: str) -> httpx.URL:
+        """`{root}/{endpoint}`, parsed once per root (an httpx.URL is immutable)."""
+        url = self._urls.get((root, endpoint))
+        if url is None:
+            if len(self._urls) >= 256:  # roots typed one after another: none is kept forever
+                self._urls.clear()
+            url = self._urls[root, endpoint] = httpx.URL(join_url(root, endpoint))
+        return url
 
     def _timeout(self, read: float) -> dict[str, float | None]:
         connect = min(self.connect_timeout, read)
@@ -156,7 +166,7 @@ class Client:
             content = _json_body(body)
             return httpx.Request(
                 "POST",
-                join_url(root, "chat/completions"),
+                self._url(root, "chat/completions"),
                 content=content,
                 headers={**self._headers(preset), "Content-Type": "application/json"},
                 extensions={"timeout": self._timeout(read)},

@@ -7,7 +7,7 @@ the text of the result, including text that arrives in a last event with no clos
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
 from ..config.presets import Preset
@@ -33,10 +33,16 @@ class ChatAccumulator:
     _OPEN, _CLOSE = "<think>", "</think>"
 
     def __init__(
-        self, *, where: str, secrets: Iterable[str] = (), text: TextBuffer | None = None
+        self,
+        *,
+        where: str,
+        secrets: Iterable[str] | Callable[[], Iterable[str]] = (),
+        text: TextBuffer | None = None,
     ) -> None:
         self.where = where
-        self._secrets = tuple(secrets)  # scrubbed from messages: a server may echo the key
+        # Scrubbed from messages (a server may echo the key); a callable is asked only when a
+        # message is made, not once per answer.
+        self._given_secrets = secrets
         # The one copy of a long answer (not an object per token); the caller's, when given,
         # so a display reads the partial text from it instead of keeping a copy of its own.
         self._text = TextBuffer() if text is None else text
@@ -58,6 +64,11 @@ class ChatAccumulator:
     @property
     def text(self) -> str:
         return str(self._text)
+
+    @property
+    def _secrets(self) -> tuple[str, ...]:
+        given = self._given_secrets
+        return tuple(given() if callable(given) else given)
 
     def feed(self, data: str) -> str:
         """One SSE `data` payload; returns the answer text it adds (often '')."""
@@ -212,7 +223,7 @@ class StreamState:
         self.where = shown_url(preset.base_url)
         self.splitter = LineSplitter()
         self.decoder = SSEDecoder()
-        self.acc = ChatAccumulator(where=self.where, secrets=preset.secrets(), text=text)
+        self.acc = ChatAccumulator(where=self.where, secrets=preset.secrets, text=text)
         self.done = False  # [DONE] seen
         self.cut_after_done = False
         self.received = 0  # bytes of body
