@@ -87,6 +87,12 @@ def test_history_magic_lists_and_filters(ip: Any, server: FakeServer, preset: Pr
     assert [r["model"] for r in only] == ["llama3.2:3b"]
     frame = compat_nb.history(model="other").to_pandas()
     assert frame["model"].tolist() == ["other-model"]
+    # The caption says what the rows are: one run is one, and a filter is named, also when
+    # it matched nothing (runs were recorded: "none yet" would be wrong).
+    assert "1 most recent run of a model matching 'LLAMA3'" in repr(only)
+    assert "3 most recent runs (" in repr(shown)
+    none = repr(ip.run_line_magic("translate", "history --model nomatch"))
+    assert "No runs of a model matching 'nomatch' in " in none and "yet" not in none
 
 
 def test_history_magic_rejects_bad_flags(ip: Any) -> None:

@@ -170,7 +170,7 @@ def recent(limit: int = 20, model: str | None = None) -> RunHistory:
     """The most recent runs first; `model` keeps runs whose model id contains it (any case)."""
     path = history_path()
     if not path.exists():
-        return RunHistory([], path)
+        return RunHistory([], path, model)
     where, params = "", []
     if model:
         where, params = "WHERE instr(lower(model), lower(?)) > 0", [model]
@@ -190,7 +190,7 @@ def recent(limit: int = 20, model: str | None = None) -> RunHistory:
     for row in rows:
         row["time"] = datetime.fromtimestamp(row["time"], timezone.utc)
         row["options"] = json.loads(row["options"]) if row["options"] else {}
-    return RunHistory(rows, path)
+    return RunHistory(rows, path, model)
 
 
 def _select(path: Path, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
@@ -227,9 +227,10 @@ def _select_from(uri: str, sql: str, params: list[Any]) -> list[tuple[Any, ...]]
 class RunHistory(Sequence[dict[str, Any]]):
     """Runs read from the history: a list of dicts that shows as a table, and `to_pandas()`."""
 
-    def __init__(self, rows: list[dict[str, Any]], path: Path) -> None:
+    def __init__(self, rows: list[dict[str, Any]], path: Path, model: str | None = None) -> None:
         self._rows = rows
         self.path = path
+        self.model = model  # the filter they were read with: "runs whose model id contains it"
 
     @overload
     def __getitem__(self, index: int) -> dict[str, Any]: ...
@@ -272,8 +273,18 @@ class RunHistory(Sequence[dict[str, Any]]):
         ]
         columns = ["time", "kind", "preset", "model", "host", "chars in", "output", "TTFT"]
         columns += ["total", "tokens", "cost", "error"]
-        caption = f"{len(rows)} most recent runs ({self.path})" if rows else "No runs recorded yet"
+        caption = self._caption()
         return Table(columns, rows, caption=caption)
+
+    def _caption(self) -> str:
+        """What the rows are, and with a filter that matched nothing, that it was the filter."""
+        which = f" of a model matching {self.model!r}" if self.model else ""
+        if not self._rows:
+            if self.model:
+                return f"No runs{which} in {self.path}"
+            return "No runs recorded yet"
+        runs = "run" if len(self._rows) == 1 else "runs"
+        return f"{len(self._rows)} most recent {runs}{which} ({self.path})"
 
     def _repr_html_(self) -> str:
         return self.table()._repr_html_()
