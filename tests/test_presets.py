@@ -85,12 +85,15 @@ def test_preset_normalises_its_fields() -> None:
 
 @pytest.mark.parametrize(("where", "fix"), [("terminal", "--base-url"), ("python", "base_url=")])
 def test_preset_without_base_url_names_what_is_missing(where: str, fix: str) -> None:
-    from compat_nb.config.advice import shown_in
+    import contextlib
+
+    from compat_nb.config.advice import in_command, shown_in
 
     preset = Preset("Half", model="m")
     assert not preset.usable
     assert preset.problems() == ["Base URL is empty"]
-    with shown_in(where), pytest.raises(ConfigError) as info:
+    magic = in_command() if where == "terminal" else contextlib.nullcontext()  # as %%translate
+    with shown_in(where), magic, pytest.raises(ConfigError) as info:
         preset.require_usable()
     assert "'Half'" in str(info.value)
     assert "Base URL is empty" in str(info.value)

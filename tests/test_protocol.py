@@ -364,7 +364,7 @@ def test_auth_error_says_which_key_was_sent_and_the_fix_where_it_is_shown(
         assert "sent the key typed in API key (…6789)" in message
         assert "enter the right one in API key above" in message and "%translate" not in message
         assert "enter the right one in API key above and Save" in _error(401, "x", saved).message
-    with advice.shown_in("terminal"):
+    with advice.shown_in("terminal"), advice.in_command():  # as the magic runs it
         message = _error(401, "x", saved).message
         assert "sent the key saved for 'Keyed' (…6789)" in message
         assert "`%translate key Keyed`" in message and "settings" not in message

@@ -7,6 +7,7 @@ flag it names, `curl` run, the variable exported, the Python evaluated.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import re
 import shlex
@@ -175,7 +176,9 @@ def test_no_advice_outside_ipython_names_a_magic(where: str, server: FakeServer)
 def test_a_server_named_by_its_url_is_not_called_a_preset(where: str, server: FakeServer) -> None:
     """`--base-url URL` (base_url= in Python) without a model: no preset by that name exists,
     so the message names the server, and its fix is how that front end passes a model."""
-    with pytest.raises(CompatError) as info, advice.shown_in(where):
+    # In IPython, as the magic makes the call (a Python call there is told Python).
+    magic = advice.in_command() if where in ("terminal", "kernel") else contextlib.nullcontext()
+    with pytest.raises(CompatError) as info, advice.shown_in(where), magic:
         compat_nb.translate("Hello", to="fr", base_url=server.base_url)
     message = info.value.message
     assert message.startswith(f"The server at {server.base_url} is not usable yet"), message
@@ -187,3 +190,26 @@ def test_a_server_named_by_its_url_is_not_called_a_preset(where: str, server: Fa
         model = eval(fix.removeprefix("model=").replace("MODEL", "test-model"))
         done = compat_nb.translate("Hello", to="fr", base_url=server.base_url, model=model)
         assert done.text == "TRANSLATED: Hello"
+
+
+def test_a_python_call_in_ipython_is_told_its_keywords_and_the_magic_its_flags(
+    ip: Any, server: FakeServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """In one shell with the magic loaded: `%translate notebook` is told `--force`, the same
+    refusal of `compat_nb.translate_notebook(...)` typed in a cell `force=True`; a server
+    without a model is given `-m MODEL` in the magic and `model='MODEL'` in a call."""
+    lesson = tmp_path / "page.md"
+    lesson.write_text("Some text.\n", encoding="utf-8")
+    lesson.with_name("page.fr.md").write_text("precious", encoding="utf-8")
+    get_store().save(Preset("Box", server.base_url, "test-model"))
+    magic = ip.run_cell(f"%translate notebook {lesson} --to fr -p Box")
+    assert "`--force`" in str(magic.error_in_exec), magic.error_in_exec
+    ip.user_ns["compat_nb"] = compat_nb
+    call = ip.run_cell(f"compat_nb.translate_notebook({str(lesson)!r}, to='fr', preset='Box')")
+    message = str(call.error_in_exec)
+    assert "`force=True`" in message and "--force" not in message, message
+    call = ip.run_cell(f"compat_nb.translate('Hello', to='fr', base_url={server.base_url!r})")
+    assert "`model='MODEL'`" in str(call.error_in_exec) and "-m" not in str(call.error_in_exec)
+    magic = ip.run_cell(f"%%translate -t fr --base-url {server.base_url}\nHello")
+    assert "-m MODEL in the cell" in str(magic.error_in_exec), magic.error_in_exec
+    assert lesson.with_name("page.fr.md").read_text(encoding="utf-8") == "precious"

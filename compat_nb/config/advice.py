@@ -31,6 +31,7 @@ __all__ = [
     "edit_fields",
     "flag",
     "front_end",
+    "in_command",
     "key_rejected",
     "list_models",
     "local_command",
@@ -38,6 +39,7 @@ __all__ = [
     "magic_name",
     "make_usable",
     "one_off",
+    "options_in_python",
     "server_at",
     "set_variable",
     "shown_in",
@@ -51,6 +53,8 @@ FRONT_ENDS = ("panel", "kernel", "terminal", "python", "shell")
 # Set by the settings panel around what it runs (its test thread too), so the messages it
 # shows speak of its own fields rather than of commands.
 _shown_in: ContextVar[str | None] = ContextVar("compat_nb_shown_in", default=None)
+# Set while the `%translate` magic runs (in_command): options are then its flags.
+_in_command: ContextVar[bool] = ContextVar("compat_nb_in_command", default=False)
 
 # Preset fields as the panel labels them, and as `%translate set NAME field=…` spells them.
 _LABELS = {"base_url": "Base URL", "model": "Model name", "api_key_env": "environment variable"}
@@ -104,10 +108,29 @@ def magic_name(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+@contextlib.contextmanager
+def in_command() -> Iterator[None]:
+    """The `%translate` magic runs inside this block: options it names are its flags. Outside
+    it, a call typed in the same notebook (`translate_notebook(...)`) takes Python keywords."""
+    token = _in_command.set(True)
+    try:
+        yield
+    finally:
+        _in_command.reset(token)
+
+
+def options_in_python() -> bool:
+    """True when the options of the call being made are Python keywords: in a script, and in
+    IPython outside the magic (a Python call in a cell); the panel and the shell have their
+    own words."""
+    where = front_end()
+    return where == "python" or (where in ("kernel", "terminal") and not _in_command.get())
+
+
 def flag(command_line: str, python: str) -> str:
-    """An option as this front end spells it: `--force` on a command line or in a magic,
-    `force=True` in Python."""
-    return f"`{python}`" if front_end() == "python" else f"`{command_line}`"
+    """An option as the call being made spells it: `--force` on a command line or in the
+    magic, `force=True` in Python (also in a notebook's cell)."""
+    return f"`{python}`" if options_in_python() else f"`{command_line}`"
 
 
 def _cmd(text: str) -> str:
@@ -311,7 +334,7 @@ def make_usable(preset: Preset) -> str:
         parts.append(list_models(preset).replace(" lists them", " lists the model ids"))
     if missing and (saved or where == "panel"):
         parts.append(edit_fields(preset.name, missing))
-    elif missing and where == "python":
+    elif missing and options_in_python():
         parts.append("pass " + " and ".join(f"`{f}='{_EXAMPLES[f]}'`" for f in missing))
     elif missing and where == "shell":
         parts.append(edit_fields(preset.name, missing))
@@ -349,7 +372,7 @@ def key_rejected(preset: Preset) -> str:
         sent = "no key"
         if saved or where == "panel":
             fix = store_key(name)
-        elif where == "python":
+        elif options_in_python():
             fix = "pass api_key_env='VAR' naming the variable that holds it"
         else:
             fix = "pass --api-key-env VAR naming the variable that holds it"

@@ -13,6 +13,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, kwds, magic_arguments
 from traitlets import Bool, Enum, Float, Int, Unicode
 
+from ..config import advice
 from ..config.bounds import BOUNDS, flag_type
 from ..errors import ConfigError
 from .helptext import CELL_DESCRIPTION, EXAMPLES, CellHelpFormatter, commands_epilog
@@ -193,6 +194,12 @@ class TranslateMagics(Magics):
     @line_cell_magic
     def translate(self, line: str, cell: str | None = None) -> object:
         # The docstring `%%translate?` shows is built by magic_arguments from helptext.py.
+        # Options a message names while the magic runs are its flags; a Python call in the
+        # same notebook is told its keywords.
+        with advice.in_command():
+            return self._run(line, cell)
+
+    def _run(self, line: str, cell: str | None) -> object:
         argv = _split(line)
         if cell is None:
             if not any(a == "--eval" or a.startswith("--eval=") for a in argv):
