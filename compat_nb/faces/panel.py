@@ -28,6 +28,8 @@ from .connection_test import report_message, unlisted_model
 from .panel_form import NUMBER_FIELDS, TEXT_FIELDS, PresetForm
 from .widgets import HeaderRows, descendants, show_if
 
+MODEL_SUGGESTIONS = 1000  # model ids offered under the Model name field
+
 __all__ = ["NEW_PRESET", "HeaderRows", "SettingsPanel", "settings_panel"]
 
 T = TypeVar("T")
@@ -157,7 +159,9 @@ class SettingsPanel(PresetForm):
         if report is None:
             return
         if report.ok:
-            self.model.options = tuple(report.model_ids)
+            # A datalist of a gateway's whole catalogue would sit in the widget state of every
+            # saved notebook (200,000 ids: 4 MB); the test's message still judges against all.
+            self.model.options = tuple(report.model_ids[:MODEL_SUGGESTIONS])
             if self.selected:
                 remember_models(self.selected, report.model_ids)
         self._show_report(report)

@@ -20,6 +20,9 @@ from .preset_commands import refuse_keys
 
 __all__ = ["models", "test"]
 
+MODELS_SHOWN = 2000  # ids `%translate models` prints; a catalogue can hold millions
+ID_CHARS = 200  # an id longer than this is cut (a server may send one of megabytes)
+
 
 def _target(argv: list[str], prog: str) -> Preset:
     """The preset a models/test command asks: NAME, the active one, or `--base-url URL`."""
@@ -66,11 +69,18 @@ def models(argv: list[str]) -> None:
     print(f"{preset.name}: {report.message}")
     if not report.model_ids:
         return
-    width = max(len(i) for i in report.model_ids) + 2
+    # A hostile or vast catalogue prints a bounded list: so many ids, each so long.
+    ids = [_short(i) for i in report.model_ids[:MODELS_SHOWN]]
+    width = max(len(i) for i in ids) + 2
     per_line = max(1, shutil.get_terminal_size().columns // width)
-    ids = list(report.model_ids)
     for start in range(0, len(ids), per_line):
         print("".join(i.ljust(width) for i in ids[start : start + per_line]).rstrip())
+    if report.model_count > MODELS_SHOWN:
+        more = f"… and {report.model_count - MODELS_SHOWN:,} more"
+        if preset.name in get_store().names():  # a --base-url line has no name to look up
+            store = f"compat_nb.get_store().get({preset.name!r})"
+            more += f"; all of them: `compat_nb.get_client().test_connection({store}).model_ids`"
+        print(more + ".")
 
 
 def test(argv: list[str]) -> None:
@@ -79,6 +89,10 @@ def test(argv: list[str]) -> None:
     report = _report(preset, fail=False)
     print(f"{preset.name}: {report.message}")
     if report.model_ids:
-        shown = ", ".join(report.model_ids[:20])
+        shown = ", ".join(_short(i) for i in report.model_ids[:20])
         more = f" (+{report.model_count - 20} more)" if report.model_count > 20 else ""
         print(f"Models: {shown}{more}")
+
+
+def _short(model_id: str) -> str:
+    return model_id if len(model_id) <= ID_CHARS else model_id[: ID_CHARS - 1] + "…"
