@@ -213,3 +213,33 @@ def test_a_python_call_in_ipython_is_told_its_keywords_and_the_magic_its_flags(
     magic = ip.run_cell(f"%%translate -t fr --base-url {server.base_url}\nHello")
     assert "-m MODEL in the cell" in str(magic.error_in_exec), magic.error_in_exec
     assert lesson.with_name("page.fr.md").read_text(encoding="utf-8") == "precious"
+
+
+def test_the_bundled_servers_status_and_stop_are_shell_commands_too(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`python -m compat_nb.local status|stop`, as `%translate local status|stop`: what a
+    shell user tries first, and what the shell's messages suggest."""
+    with advice.shown_in("shell"):
+        suggested = [FIX.findall(advice.local_command(a))[0] for a in ("status", "stop")]
+    assert suggested == ["python -m compat_nb.local status", "python -m compat_nb.local stop"]
+    for command, said in zip(suggested, ["is not running", "was not running"], strict=True):
+        argv = shlex.split(command.replace("python", sys.executable, 1))
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and said in done.stdout, (command, done.stdout, done.stderr)
+        assert "Traceback" not in done.stderr
+    wrong = subprocess.run(
+        [sys.executable, "-m", "compat_nb.local", "restart"], capture_output=True, text=True
+    )
+    assert wrong.returncode == 2 and "invalid choice: 'restart'" in wrong.stderr
+
+
+def test_an_unknown_local_command_is_named_in_the_magic(ip: Any) -> None:
+    from IPython.core.error import UsageError
+
+    with pytest.raises(
+        UsageError, match=re.escape("Unknown local command 'restart'. Usage: %translate local")
+    ):
+        ip.run_line_magic("translate", "local restart")
+    with pytest.raises(UsageError, match="Say what to do with the bundled server"):
+        ip.run_line_magic("translate", "local")

@@ -292,7 +292,7 @@ def local_command(action: str) -> str:
     if where == "shell":
         if action == "start":
             return "`python -m compat_nb.local` (in a terminal of its own)"
-        return f'`python -c "import compat_nb.local as s; print(s.{action}())"`'
+        return f"`python -m compat_nb.local {action}`"
     return _cmd(f"local {action}")
 
 

@@ -97,8 +97,11 @@ def history(rest: list[str]) -> RunHistory:
 def local(rest: list[str]) -> None:
     from .. import local as server
 
-    if not rest or rest[0] not in ("start", "status", "stop"):
-        raise UsageError("%translate local start|status|stop [--model PATH] [--port N]")
+    usage = "%translate local start|status|stop [--model PATH] [--port N]"
+    if not rest:
+        raise UsageError(f"Say what to do with the bundled server: {usage}")
+    if rest[0] not in ("start", "status", "stop"):
+        raise UsageError(f"Unknown local command {rest[0]!r}. Usage: {usage}")
     if rest[0] == "start":
         parser = command_parser("%translate local start")
         parser.add_argument(

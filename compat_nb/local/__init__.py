@@ -288,11 +288,22 @@ def stop_owned() -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m compat_nb.local`: run the server in the foreground until Ctrl-C."""
+    """`python -m compat_nb.local [start|status|stop]`: run the server in the foreground until
+    Ctrl-C (start, the default), or say whether one runs, or stop the one that runs (started
+    by any process), as `%translate local start|status|stop` does in IPython."""
     import argparse
 
     parser = argparse.ArgumentParser(
-        prog="python -m compat_nb.local", description="Run compat_nb's bundled local server."
+        prog="python -m compat_nb.local",
+        description="Run compat_nb's bundled local server (start, the default), or show its "
+        "status, or stop it.",
+    )
+    parser.add_argument(
+        "command",
+        nargs="?",
+        default="start",
+        choices=("start", "status", "stop"),
+        help="start (in the foreground, until Ctrl-C), status, or stop",
     )
     parser.add_argument("--model", help="a GGUF file (default: the bundled SmolLM2 135M)")
     parser.add_argument(
@@ -302,6 +313,13 @@ def main(argv: list[str] | None = None) -> int:
         "--timeout", type=flag_type("wait"), default=120, help="seconds to wait for it"
     )
     args = parser.parse_args(argv)
+    if args.command != "start":
+        with advice.shown_in("shell"):
+            if args.command == "status":
+                print(status())
+            else:
+                print("Local server stopped." if stop() else "Local server was not running.")
+        return 0
     with advice.shown_in("shell"):
         try:
             result = start(args.model, port=args.port, timeout=args.timeout)
