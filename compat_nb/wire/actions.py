@@ -13,7 +13,7 @@ from typing import Any, Union
 
 import httpx
 
-from .transport import ProxyChoice
+from .proxies import ProxyChoice
 
 __all__ = [
     "ERROR_BODY_LIMIT",

@@ -2,7 +2,8 @@
 
 Each answer is bounded: a per-read timeout, a total deadline (send to last byte) and a size
 cap. The logic lives in cores (`exchange.py`, `retry.py`) that the sync and async faces in
-`driver.py` run; pools and proxies in `transport.py`.
+`driver.py` run; pools in `transport.py`, proxies in `proxies.py`, the deadline at every
+socket operation in `deadline.py`.
 """
 
 from __future__ import annotations

@@ -15,8 +15,9 @@ from typing import Any
 import httpx
 
 from .actions import Action, Body, Budget, Close, Core, Emit, Pump, Read, Send, Sleep
+from .deadline import deadline_scope, reset_deadline, set_deadline
 from .decoding import aiter_body, iter_body
-from .transport import Pools, async_transport, deadline_scope, reset_deadline, set_deadline
+from .transport import Pools, async_transport
 
 __all__ = ["Driver"]
 

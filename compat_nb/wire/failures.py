@@ -28,7 +28,7 @@ from ..errors import (
 )
 from .decoding import DecodedTooLarge, UnreadableEncoding
 from .diagnosis import connect_reason
-from .transport import ProxyChoice
+from .proxies import ProxyChoice
 
 __all__ = ["Exchange", "failure", "size_text", "too_large"]
 

@@ -20,8 +20,8 @@ from .actions import ERROR_BODY_LIMIT, Body, Budget, Close, Core, Read, Send, Sl
 from .diagnosis import decode_body, error_for_response
 from .failures import Exchange, deadline_passed, failure
 from .protocol import RetryPolicy
+from .proxies import is_loopback, proxy_for
 from .redirects import next_request
-from .transport import is_loopback, proxy_for
 
 __all__ = ["NO_RETRY", "PlainHttpKeyWarning", "Timing", "attempts"]
 

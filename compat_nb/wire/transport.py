@@ -1,45 +1,28 @@
-"""Connection pools: which proxy each request goes through, and a network layer that holds every
-exchange to its total deadline however slowly the server trickles.
+"""Connection pools: one httpx client per proxy (and, for async code, per event loop), built
+with SSL only for https origins and, when aiohttp is installed, on its connections.
 
-Proxies are read from the environment per request, as curl and requests read them
-(`http_proxy`, `HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`, either case, lower case first; not
-`HTTP_PROXY` under CGI, where a request header sets it), except that loopback hosts
-(127.0.0.0/8, ::1, localhost) are always reached directly: a local model server is never
-behind a proxy, and the key for it must not travel through one.
+Which proxy a request goes through is proxies.py's to say; the deadline that bounds every
+socket operation is deadline.py's. httpx's own request log has URL query values masked.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import ipaddress
 import logging
 import os
 import ssl
 import threading
-import time
-from collections.abc import Callable, Iterator
-from contextvars import ContextVar, Token
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
-import httpcore
 import httpx
 
 from ..config.urls import mask_urls
 from ..errors import ConfigError
+from .deadline import bounded, time_left
+from .proxies import ProxyChoice
 
-__all__ = [
-    "Pools",
-    "ProxyChoice",
-    "deadline_scope",
-    "is_loopback",
-    "proxy_for",
-    "reset_deadline",
-    "set_deadline",
-]
+__all__ = ["Pools", "async_transport"]
 
 
 class _MaskedQueries(logging.Filter):
@@ -54,286 +37,6 @@ class _MaskedQueries(logging.Filter):
 
 
 logging.getLogger("httpx").addFilter(_MaskedQueries())
-
-# The wall-clock instant (time.monotonic) by which the exchange in progress must be over; set
-# around each send and each body read by the client, read by every socket operation below.
-_DEADLINE: ContextVar[float | None] = ContextVar("compat_nb_deadline", default=None)
-
-
-# `deadline_scope` without the context manager (the ContextVar's own methods, no Python
-# frame), for the loop that reads once per token: set_deadline(d) -> token; reset_deadline.
-set_deadline: Callable[[float | None], Token[float | None]] = _DEADLINE.set
-reset_deadline: Callable[[Token[float | None]], None] = _DEADLINE.reset
-
-
-@contextlib.contextmanager
-def deadline_scope(deadline: float | None) -> Iterator[None]:
-    """Socket operations inside this block wait no later than `deadline` (time.monotonic())."""
-    token = _DEADLINE.set(deadline)
-    try:
-        yield
-    finally:
-        _DEADLINE.reset(token)
-
-
-# --- proxies ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ProxyChoice:
-    """The proxy a request goes through, and the environment variable that named it."""
-
-    url: str  # as given, possibly with credentials: never shown
-    variable: str
-
-    @property
-    def shown(self) -> str:
-        """The proxy's address without any user name or password."""
-        parts = urlsplit(self.url)
-        host = parts.hostname or ""
-        host = f"[{host}]" if ":" in host else host
-        return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
-
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        """The user name and password in the proxy URL, as given and decoded: a proxy may echo
-        them (or its Proxy-Authorization header) in an error page."""
-        parts = urlsplit(self.url)
-        found = [parts.password or "", f"{parts.username or ''}:{parts.password or ''}"]
-        found += [unquote(value) for value in found]
-        return tuple(value for value in found if value.strip(":"))
-
-
-@functools.lru_cache(maxsize=256)  # asked once per request, of a handful of hosts
-def is_loopback(host: str) -> bool:
-    """True for localhost, *.localhost, 127.0.0.0/8, ::1 (and 0.0.0.0, which means this host)."""
-    host = host.strip("[]").rstrip(".").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    mapped = getattr(address, "ipv4_mapped", None)
-    return address.is_loopback or address.is_unspecified or bool(mapped and mapped.is_loopback)
-
-
-def _env(name: str) -> tuple[str, str] | None:
-    variables = [name.lower(), name.upper()]
-    if name.lower() == "http_proxy" and "REQUEST_METHOD" in os.environ:
-        # Under CGI, HTTP_PROXY is set from the request's `Proxy:` header, so anyone could
-        # route the key through their own host (httpoxy, CVE-2016-5385); urllib, requests and
-        # httpx ignore it there too. The lower-case name cannot come from a header.
-        variables.remove("HTTP_PROXY")
-    for variable in variables:
-        value = os.environ.get(variable, "").strip()
-        if value:
-            return variable, value
-    return None
-
-
-def _bypassed(host: str, port: int | None, no_proxy: str) -> bool:
-    """NO_PROXY as curl reads it: `*`, host names, domain suffixes, host:port, IPs and CIDRs."""
-    host = host.strip("[]").rstrip(".").lower()
-    for entry in no_proxy.replace(" ", ",").split(","):
-        entry = entry.strip().lower()
-        if not entry:
-            continue
-        if entry == "*":
-            return True
-        name, want_port = entry, None
-        if entry.count(":") == 1 or (entry.startswith("[") and "]:" in entry):
-            name, _, raw_port = entry.rpartition(":")
-            want_port = int(raw_port) if raw_port.isdigit() else None
-        name = name.strip("[]").lstrip("*").lstrip(".").rstrip(".")
-        if want_port is not None and port != want_port:
-            continue
-        try:
-            if ipaddress.ip_address(host) in ipaddress.ip_network(name, strict=False):
-                return True
-            continue
-        except ValueError:
-            pass
-        if host == name or host.endswith("." + name):
-            return True
-    return False
-
-
-def proxy_for(url: str | httpx.URL) -> ProxyChoice | None:
-    """The proxy the environment asks for this URL, or None for a direct connection.
-
-    Raises ConfigError when the variable holds something no proxy can be made of.
-    """
-    parts = url if isinstance(url, httpx.URL) else httpx.URL(url)
-    if is_loopback(parts.host):
-        return None
-    no_proxy = _env("no_proxy")
-    if no_proxy and _bypassed(parts.host, parts.port or _default_port(parts.scheme), no_proxy[1]):
-        return None
-    found = _env(f"{parts.scheme}_proxy") or _env("all_proxy")
-    if found is None:
-        return None
-    variable, value = found
-    if "://" not in value:
-        value = "http://" + value  # "proxy:3128", as curl accepts it
-    choice = ProxyChoice(value, variable)
-    scheme = urlsplit(value).scheme.lower()
-    try:
-        hostname = urlsplit(value).hostname
-        urlsplit(value).port  # noqa: B018 (urllib checks the port only when asked)
-    except ValueError:
-        hostname = None
-    if scheme not in ("http", "https", "socks5", "socks5h") or not hostname:
-        raise ConfigError(
-            f"${variable} is set to something that is not a proxy URL ({_scheme_or_text(value)}); "
-            f"use http://HOST:PORT, or unset it (or add the server's host to NO_PROXY)."
-        )
-    if scheme.startswith("socks"):
-        try:
-            import socksio  # noqa: F401
-        except ImportError:
-            raise ConfigError(
-                f"${variable} names a SOCKS proxy ({choice.shown}), which needs "
-                "`pip install 'httpx[socks]'`; or add the server's host to NO_PROXY."
-            ) from None
-    return choice
-
-
-def _scheme_or_text(value: str) -> str:
-    scheme = urlsplit(value).scheme
-    return f"a {scheme}:// address" if scheme else "not a URL"
-
-
-def _default_port(scheme: str) -> int | None:
-    return {"http": 80, "https": 443}.get(scheme)
-
-
-# --- the network layer -----------------------------------------------------------------------
-
-
-def _cap(timeout: float | None, error: type[Exception]) -> float | None:
-    """The per-operation timeout, shortened so it ends by the deadline in force."""
-    deadline = _DEADLINE.get()
-    if deadline is None:
-        return timeout
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise error("the total deadline has passed")
-    return left if timeout is None else min(timeout, left)
-
-
-class _Stream(httpcore.NetworkStream):
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
-        self._inner = inner
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _cap(timeout, httpcore.ReadTimeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, _cap(timeout, httpcore.WriteTimeout))
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.NetworkStream:
-        timeout = _cap(timeout, httpcore.ConnectTimeout)
-        return _Stream(self._inner.start_tls(ssl_context, server_hostname, timeout))
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
-
-
-class _Backend(httpcore.NetworkBackend):
-    def __init__(self, inner: httpcore.NetworkBackend) -> None:
-        self._inner = inner
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Any = None,
-    ) -> httpcore.NetworkStream:
-        timeout = _cap(timeout, httpcore.ConnectTimeout)
-        return _Stream(self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
-
-    def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Any = None
-    ) -> httpcore.NetworkStream:
-        timeout = _cap(timeout, httpcore.ConnectTimeout)
-        return _Stream(self._inner.connect_unix_socket(path, timeout, socket_options))
-
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)
-
-
-class _AStream(httpcore.AsyncNetworkStream):
-    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
-        self._inner = inner
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return await self._inner.read(max_bytes, _cap(timeout, httpcore.ReadTimeout))
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        await self._inner.write(buffer, _cap(timeout, httpcore.WriteTimeout))
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    async def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        timeout = _cap(timeout, httpcore.ConnectTimeout)
-        return _AStream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
-
-
-class _ABackend(httpcore.AsyncNetworkBackend):
-    def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
-        self._inner = inner
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Any = None,
-    ) -> httpcore.AsyncNetworkStream:
-        timeout = _cap(timeout, httpcore.ConnectTimeout)
-        stream = await self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
-        return _AStream(stream)
-
-    async def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Any = None
-    ) -> httpcore.AsyncNetworkStream:
-        timeout = _cap(timeout, httpcore.ConnectTimeout)
-        return _AStream(await self._inner.connect_unix_socket(path, timeout, socket_options))
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-def _bounded(transport: Any, wrap: type) -> Any:
-    # httpx builds its httpcore pool without a way to pass a network backend; swapping it in
-    # before the first connection is the one place the deadline can reach every socket read.
-    # Without it (another httpx), deadlines are still checked between reads by the client.
-    pool: Any = getattr(transport, "_pool", None)
-    inner = getattr(pool, "_network_backend", None)
-    if inner is not None:
-        pool._network_backend = wrap(inner)
-    return transport
 
 
 _ssl_context: ssl.SSLContext | None = None
@@ -360,11 +63,6 @@ def _plain_only_context() -> ssl.SSLContext:
         if _no_ca_context is None:
             _no_ca_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         return _no_ca_context
-
-
-def _time_left() -> float | None:
-    deadline = _DEADLINE.get()
-    return None if deadline is None else deadline - time.monotonic()
 
 
 _aiohttp_found: bool | None = None  # looked for once: an import per request costs
@@ -433,9 +131,7 @@ class Pools:
                 transport = httpx.HTTPTransport(
                     verify=verify, limits=self.limits, proxy=key, trust_env=False
                 )
-                client = httpx.Client(
-                    transport=_bounded(transport, _Backend), **self._client_kwargs()
-                )
+                client = httpx.Client(transport=bounded(transport), **self._client_kwargs())
                 self._sync[(key, tls)] = client
             return client
 
@@ -470,13 +166,13 @@ class Pools:
                 limits=self.limits,
                 ssl_context=_shared_ssl_context,
                 proxy=proxy,
-                time_left=_time_left,
+                time_left=time_left,
             )
         verify = _shared_ssl_context() if tls else _plain_only_context()
         transport = httpx.AsyncHTTPTransport(
             verify=verify, limits=self.limits, proxy=proxy, trust_env=False
         )
-        return _bounded(transport, _ABackend)
+        return bounded(transport, aio=True)
 
     def _forget_closed_loops(self) -> list[_LoopPools]:
         """Drop the pools of loops closed without shutdown_asyncgens() (which could not run
