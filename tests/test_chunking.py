@@ -409,3 +409,34 @@ def test_translate_many_names_the_item_that_is_not_text(server: FakeServer, pres
     out = compat_nb.translate_many(column[:4])
     assert out.tolist() == ["TRANSLATED: eins", None, None, None]
     assert len(server.chat_requests()) == 1
+
+
+def test_a_series_is_read_a_block_at_a_time_in_order_with_missing_values_kept(
+    server: FakeServer, preset: Preset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pandas 3 keeps a column of str in Arrow buffers: tolist() would make a Python str of
+    # every row before the first request (~90 MB a million rows).
+    from compat_nb.work import texts as column_texts
+
+    monkeypatch.setattr(column_texts, "BLOCK", 8)
+    rows = [None if i % 7 == 3 else f"row {i}" for i in range(50)]
+    column = pd.Series(rows, index=range(100, 150), name="src")
+    reads = column_texts.SeriesTexts(column)
+    seen = [reads[i] for i in range(len(reads))]
+    assert seen == rows and len(reads._blocks) <= column_texts.BLOCKS_KEPT
+    out = compat_nb.translate_many(column, to="French", preset="Fake", concurrency=4)
+    assert out.tolist() == [None if r is None else f"TRANSLATED: {r}" for r in rows]
+    assert list(out.index) == list(range(100, 150)) and out.name == "src"
+
+
+def test_a_series_item_that_is_not_text_is_named_by_its_index_before_anything_is_sent(
+    server: FakeServer, preset: Preset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from compat_nb.errors import ConfigError
+    from compat_nb.work import texts as column_texts
+
+    monkeypatch.setattr(column_texts, "BLOCK", 8)
+    column = pd.Series(["a"] * 20 + [3.5] + ["b"], index=range(200, 222), dtype=object)
+    with pytest.raises(ConfigError, match="the item at index 220 is float"):
+        compat_nb.translate_many(column, to="French", preset="Fake")
+    assert server.chat_requests() == []

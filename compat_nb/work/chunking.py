@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import threading
 import time
 from collections import OrderedDict
@@ -24,6 +23,7 @@ from ..wire.protocol import ChatResult, Usage
 from .gates import INTERRUPTS, server_of
 from .glossary import Glossary, Term, preset_glossary
 from .pieces import Piece, plan_pieces
+from .texts import _NOT_A_LIST, SeriesTexts, texts_of
 from .translation import Translation, build_messages, clean_output, record_runs
 
 __all__ = [
@@ -243,7 +243,8 @@ class Batch:
         if isinstance(texts, (str, bytes)):
             raise ConfigError(_NOT_A_LIST)
         preset_glossary(preset)  # a glossary that cannot be read: said before anything shows
-        self.texts = texts if isinstance(texts, list) else list(texts)
+        # Not copied: a list is the caller's, and a Series' rows are made as they are read.
+        self.texts = texts if isinstance(texts, (list, SeriesTexts)) else list(texts)
         self.preset, self.to, self.source = preset, to, source
         self.keep = keep  # what a result is kept as (a Series keeps only the text)
         self._chunk_chars, self._translate_code = chunk_chars, translate_code
@@ -378,29 +379,3 @@ async def atranslate_many(
     on_total(batch.total)
     await batch.run(concurrency=concurrency, on_done=on_done)
     return batch.results()
-
-
-_NOT_A_LIST = (
-    "translate_many takes a list or a pandas Series of texts; for one text use translate()."
-)
-
-
-def texts_of(texts: Any) -> tuple[list[str | None], Any]:
-    """The texts as a list (a Series' missing values as None), and the Series if it is one."""
-    if isinstance(texts, (str, bytes)):
-        raise ConfigError(_NOT_A_LIST)
-    pandas: Any = sys.modules.get("pandas")  # a Series can only come from an imported pandas
-    series = texts if pandas is not None and isinstance(texts, pandas.Series) else None
-    try:
-        items: list[Any] = list(texts.tolist() if series is not None else texts)
-    except TypeError:
-        raise ConfigError(f"{_NOT_A_LIST} Got {type(texts).__name__}.") from None
-    for i, item in enumerate(items):
-        if isinstance(item, str):
-            continue
-        if series is not None and pandas.api.types.is_scalar(item) and pandas.isna(item):
-            items[i] = None  # NaN or None in a data set column: left missing
-            continue
-        where = f"item {i}" if series is None else f"the item at index {series.index[i]!r}"
-        raise ConfigError(f"translate_many takes str items; {where} is {type(item).__name__}.")
-    return items, series
