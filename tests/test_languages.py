@@ -109,6 +109,34 @@ def test_config_and_preset_languages_resolve_the_same_way(ip, local):
     assert ip.user_ns["t"].target_language == "French"
 
 
+def test_an_unknown_language_is_refused_where_it_is_set_not_in_a_later_cell(ip, local, caplog):
+    """`%config` and `%translate new/set` check the language as they take it: accepted, it
+    would fail every later cell, whose message could not say where the language came from."""
+    from compat_nb.config.presets import Preset
+    from compat_nb.config.store import get_store
+
+    magics = ip.magics_manager.registry["TranslateMagics"]
+    ip.run_line_magic("config", 'TranslateMagics.target_language = "Frnch"')
+    # %config reports a refused value as a log line (as for every trait), not a traceback.
+    assert "TranslateMagics.target_language: Unknown language 'Frnch'" in caplog.text
+    assert magics.target_language == "English"  # unchanged
+    ip.run_line_magic("config", 'TranslateMagics.source_language = "pt_br"')
+    assert magics.source_language == "pt_br"  # a known one is taken as given
+    get_store().save(Preset("Here", local.base_url, "test-model"))
+    for line in (
+        "%translate set Here target_language=Frnch",
+        "%translate set Here --to Frnch",
+        f"%translate new There --base-url {local.base_url} -m test-model --to Frnch",
+    ):
+        result = ip.run_cell(line)
+        assert "Unknown language 'Frnch'" in str(result.error_in_exec), line
+        assert "Nothing was saved" in str(result.error_in_exec), line
+    assert get_store().get("Here").target_language is None
+    assert "There" not in get_store().names()
+    assert ip.run_cell("%translate set Here --to pt-BR").error_in_exec is None
+    assert get_store().get("Here").target_language == "pt-BR"
+
+
 def test_the_python_api_resolves_languages_before_sending(local):
     import compat_nb
 

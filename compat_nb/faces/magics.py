@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, kwds, magic_arguments
-from traitlets import Bool, Enum, Float, Int, Unicode
+from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, validate
 
 from ..config import advice
 from ..config.bounds import BOUNDS, flag_type
@@ -79,6 +79,21 @@ class TranslateMagics(Magics):
     stream = Bool(
         True, help="Stream the answer as it is generated (--no-stream turns it off)."
     ).tag(config=True)
+
+    @validate("target_language", "source_language")
+    def _known_language(self, proposal: Any) -> Any:
+        # Refused where it is set: accepted, it would fail every later cell without -t, and
+        # that cell's message could not say where the language came from.
+        value = proposal["value"]
+        if value is not None:
+            from ..work.languages import resolve_language
+
+            try:
+                resolve_language(value)
+            except ConfigError as exc:
+                raise TraitError(f"TranslateMagics.{proposal['trait'].name}: {exc}") from None
+        return value
+
     output_format = Enum(
         ["markdown", "text"], "markdown", help="Render the translation as Markdown or plain text."
     ).tag(config=True)

@@ -201,8 +201,15 @@ def _describe(preset: Preset) -> str:
 
 
 def _checked(preset: Preset) -> Preset:
-    """The preset, once the glossary it names reads as one: a file that does not is refused
-    before anything is saved."""
+    """The preset, once its target language is one and the glossary it names reads as one:
+    either refused before anything is saved (saved, it would fail every cell that uses it)."""
+    if preset.target_language:
+        from ..work.languages import resolve_language
+
+        try:
+            resolve_language(preset.target_language)
+        except ConfigError as exc:
+            raise ConfigError(f"{exc.message} Nothing was saved.") from None
     if preset.glossary:
         from ..work.glossary import read_glossary
 
@@ -248,7 +255,7 @@ def set_fields(argv: list[str]) -> None:
     if not changes and not args.header and not args.use:
         raise UsageError(f"Say what to change. Usage: {SET_USAGE}")
     changed = preset.replace(**changes, headers=_headers(preset, args.header))
-    if "glossary" in changes:
+    if "glossary" in changes or "target_language" in changes:
         _checked(changed)
     saved = store.save(changed) if changed != preset else preset
     if args.use:
