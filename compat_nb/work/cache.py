@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from ..config.paths import config_dir
+from ..config.presets import Preset
 from ..config.urls import normalize_base_url
 from ..errors import CompatError
 from ..wire.protocol import Usage
@@ -34,6 +35,7 @@ __all__ = [
     "TranslationCache",
     "cache_key",
     "get_cache",
+    "preset_key",
 ]
 
 CACHE_FILE = "cache.sqlite"
@@ -120,6 +122,28 @@ def cache_key(
     encoded = json.dumps(identity, sort_keys=True, ensure_ascii=False, default=str)
     # surrogatepass: a lone surrogate (surrogateescape text) names its own entry, never fails
     return hashlib.sha256(encoded.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def preset_key(
+    preset: Preset,
+    *,
+    prompt_version: str,
+    target: str,
+    source: str | None,
+    text: str,
+    options: Mapping[str, Any] | None = None,
+) -> str:
+    """`cache_key` for a request to `preset`: its server, model, request options and system
+    prompt, plus `options` (a run number, glossary terms, a piece's kind)."""
+    return cache_key(
+        base_url=preset.base_url,
+        model=preset.model,
+        options={**preset.options(), "system_prompt": preset.system_prompt, **(options or {})},
+        prompt_version=prompt_version,
+        target=target,
+        source=source,
+        text=text,
+    )
 
 
 class TranslationCache:

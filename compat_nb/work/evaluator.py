@@ -13,14 +13,14 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..config.presets import Preset
 from ..errors import ConfigError
 from ..wire.protocol import ChatResult, cost_of
 from . import checks, metrics
 from .asking import Messages, Outcome, ask
-from .cache import CachedAnswer, TranslationCache, cache_key
+from .cache import CachedAnswer, TranslationCache, preset_key
 from .candidates import Candidate
 from .evaluation import Cell, Evaluation
 from .gates import Gates, server_of
@@ -115,13 +115,11 @@ class Evaluator:
     def key(self, cell: Cell) -> str:
         """The cache key of a cell's translation; runs after the first are distinct samples."""
         preset = self.evaluation.candidates[cell.candidate].preset
-        options = {**preset.options(), "system_prompt": preset.system_prompt}
-        options["run"] = cell.run if cell.run > 1 else None
+        options: dict[str, Any] = {"run": cell.run if cell.run > 1 else None}
         if terms := self.terms(cell):  # absent without a glossary: earlier keys still match
             options["terms"] = [[t.source, t.target] for t in terms]
-        return cache_key(
-            base_url=preset.base_url,
-            model=preset.model,
+        return preset_key(
+            preset,
             options=options,
             prompt_version=PROMPT_VERSION,
             target=self.target_tag,
@@ -144,11 +142,8 @@ class Evaluator:
             target_lang=self.target_name,
             reference=item.reference,
         )
-        preset = self.judge.preset
-        key = cache_key(
-            base_url=preset.base_url,
-            model=preset.model,
-            options={**preset.options(), "system_prompt": preset.system_prompt},
+        key = preset_key(
+            self.judge.preset,
             prompt_version=JUDGE_PROMPT_VERSION,
             target=self.target_tag,
             source=self.source_tag,

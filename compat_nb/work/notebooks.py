@@ -75,7 +75,7 @@ class _Run:
         glossary: Glossary | None,
         on_piece: Callable[[int, int, bool], None],
     ) -> None:
-        from .cache import cache_key
+        from .cache import preset_key
         from .translation import PROMPT_VERSION
 
         self.docs, self.preset, self.language, self.source = docs, preset, language, source
@@ -86,13 +86,10 @@ class _Run:
                 for i, part in enumerate(unit.parts):
                     terms = glossary.select(part.text) if glossary else []
                     self.jobs.append(_Job(d, u, i, part, terms))
-        options = {**preset.options(), "system_prompt": preset.system_prompt}
         for job in self.jobs:
-            job.key = cache_key(
-                base_url=preset.base_url,
-                model=preset.model,
+            job.key = preset_key(
+                preset,
                 options={
-                    **options,
                     "kind": job.part.kind,
                     "terms": [[t.source, t.target] for t in job.terms],
                 },
