@@ -202,6 +202,7 @@ def test_a_key_over_plain_http_warns_once_per_host(
 
 
 @pytest.mark.parametrize("method", ["GET", ""])
+@pytest.mark.filterwarnings("ignore::compat_nb.wire.retry.PlainHttpKeyWarning")  # tested above
 def test_under_cgi_an_upper_case_http_proxy_is_ignored(
     proxy: FaultServer, monkeypatch: pytest.MonkeyPatch, method: str
 ) -> None:
