@@ -76,15 +76,14 @@ def compile_bytecode() -> str:
 
     With PYTHONDONTWRITEBYTECODE set (as it is on some machines), every fresh interpreter and
     kernel would compile compat_nb from source on import (~100 ms) while the packages it is
-    measured against load their installed bytecode: load and cold call would time the
-    compiler. The cache goes to a prefix of its own (PYTHONPYCACHEPREFIX), not the source tree.
+    measured against load the bytecode their install wrote: load and cold call would time
+    the compiler. The bytecode goes where Python looks for it (`__pycache__`, ignored by git;
+    a PYTHONPYCACHEPREFIX would hide every installed package's bytecode instead).
     """
     import compileall
 
-    prefix = os.environ.get("PYTHONPYCACHEPREFIX") or tempfile.mkdtemp(prefix="bench_pyc_")
-    os.environ["PYTHONPYCACHEPREFIX"] = prefix
-    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # children use (and add to) the cache
-    sys.pycache_prefix = prefix
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # children keep the cache up to date
+    sys.dont_write_bytecode = False
     compileall.compile_dir(ROOT / "compat_nb", quiet=2)
     return "compat_nb's bytecode compiled first, as an installed package has it"
 
