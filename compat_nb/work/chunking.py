@@ -41,7 +41,9 @@ CACHE_SIZE = 20_000  # pieces; each is at most about chunk_chars long
 
 # --- the cache and the engine ------------------------------------------------------------------
 
-_cache: OrderedDict[tuple[str, ...], str] = OrderedDict()
+# (request prefix, glossary terms as JSON, piece) -> translation; the prefix is one tuple per
+# run, shared by its keys: up to CACHE_SIZE keys of 8 fields each would hold ~2 MB more.
+_cache: OrderedDict[tuple[tuple[str, ...], str, str], str] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
@@ -84,7 +86,8 @@ async def _translate_pieces(
 
     async def fetch(piece: str) -> tuple[_Outcome, bool]:
         terms = glossary.select(piece) if glossary else []
-        key = (*prefix, json.dumps([[t.source, t.target] for t in terms]), piece)
+        chosen = json.dumps([[t.source, t.target] for t in terms]) if terms else "[]"
+        key = (prefix, chosen, piece)
         with _cache_lock:
             hit = _cache.get(key)
         if hit is not None:
