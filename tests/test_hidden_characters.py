@@ -137,3 +137,21 @@ def test_a_full_width_out_name_is_stored_where_python_code_finds_it(
     finally:
         for name in ("result", "seen"):
             ip.user_ns.pop(name, None)
+
+
+def test_a_hand_written_entry_with_a_hidden_name_is_listed_escaped_kept_and_deletable(
+    ip: Any, server: FakeServer, config_dir: Path, capsys: Any
+) -> None:
+    presets = {
+        "ok": {"base_url": server.base_url, "model": "m"},
+        "ev\u202eil": {"base_url": server.base_url, "model": "m"},
+    }
+    config_dir.mkdir(parents=True, exist_ok=True)
+    (config_dir / "presets.json").write_text(json.dumps({"version": 1, "presets": presets}))
+    ip.run_cell("%translate presets")
+    out = capsys.readouterr().out
+    assert "\u202e" not in out and "ev\\u202eil" in out and "unreadable" in out
+    assert compat_nb.translate("Hello", to="fr", preset="ok").text == "TRANSLATED: Hello"
+    assert "ev\u202eil" in json.loads((config_dir / "presets.json").read_text())["presets"]
+    ip.run_line_magic("translate", "delete 'ev\u202eil'")
+    assert list(json.loads((config_dir / "presets.json").read_text())["presets"]) == ["ok"]

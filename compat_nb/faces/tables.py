@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..config.store import get_store
-from ..config.urls import shown_url
+from ..config.urls import hidden_character, shown_url
 from ..errors import PresetEntryError
 from ..work.table import Table
 
@@ -20,8 +20,11 @@ def preset_table() -> Table:
             try:
                 preset = store.get(name)
             except PresetEntryError as exc:  # one hand-broken entry: its row says so, not all
+                # Its name may hold what no valid one can (a direction override that would
+                # reverse the rest of the row): shown escaped, as the message names it.
+                shown = ascii(name)[1:-1] if hidden_character(name) else name
                 rows.append(
-                    ["*" if name == active else "", name, "", "", "unreadable", exc.message]
+                    ["*" if name == active else "", shown, "", "", "unreadable", exc.message]
                 )
                 continue
             problems = preset.problems()
