@@ -324,3 +324,15 @@ def test_a_script_that_compares_and_a_shell_run_end_with_nothing_unclosed(
         assert done.returncode == 0, done.stderr[-2000:]
         assert "TRANSLATED" in done.stdout or "1 cells" in done.stdout, done.stdout
         assert "nclosed" not in done.stderr, done.stderr[-2000:]
+
+
+def test_a_key_too_large_for_the_server_says_so(server: FakeServer) -> None:
+    """http.server, like most, answers 431 to headers past 64 KB: the message names them."""
+    from compat_nb.errors import BadRequestError
+
+    preset = Preset("p", server.base_url, "m", api_key="sk-" + "a" * 100_000)
+    with pytest.raises(BadRequestError, match=r"headers as too large \(431\)") as caught:
+        get_client().chat(preset, [{"role": "user", "content": "Hello"}])
+    assert "a" * 100 not in str(caught.value)
+    report = get_client().test_connection(preset)
+    assert report.error and "too large (431)" in report.error

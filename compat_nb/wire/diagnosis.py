@@ -251,6 +251,14 @@ def error_for_response(
     elif status in (404, 405) or (status in (200, 400, 501) and _ROUTE.search(said)):
         cls = NotFoundError
         text = f"{status} at {base}: " + _route_hint(preset.base_url, url, said)
+    elif status in (414, 431):
+        cls = BadRequestError
+        what = "address" if status == 414 else "headers"
+        text = (
+            f"{base} refused the request's {what} as too large ({status}): "
+            f"{sentence(said or 'no details')} Check the API key, the extra headers and the "
+            "Base URL's query for a pasted file or a value repeated many times."
+        )
     elif status == 429:
         cls = RateLimitError
         text = (
