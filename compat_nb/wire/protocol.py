@@ -30,6 +30,7 @@ __all__ = [
     "parse_chat_response",
     "parse_models",
     "split_reasoning",
+    "valid_text",
 ]
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -251,6 +252,18 @@ def parse_models(body: Any) -> list[str]:
 _OPENS_THINK = re.compile(r"\s*<think>")  # matched in place: no stripped copy of a long answer
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_text(text: str) -> str:
+    """text as Unicode any file or terminal can take: a surrogate pair a server sent as two
+    JSON escapes becomes its character, a lone surrogate U+FFFD (RFC 8259 §8.2 allows both in
+    JSON; a JavaScript server cutting a string between the two halves sends them)."""
+    if text.isascii() or not _SURROGATE.search(text):
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
 def split_reasoning(text: str) -> tuple[str, str]:
     """(answer, reasoning): a leading `<think>…</think>` block moves out of the answer."""
     opens = _OPENS_THINK.match(text)
@@ -304,8 +317,8 @@ def parse_chat_response(
     content = message.get("content") or ""
     if isinstance(content, list):  # content parts
         content = "".join(p.get("text", "") for p in content if isinstance(p, Mapping))
-    text, think = split_reasoning(str(content))
-    reasoning = "\n".join(r for r in (message_reasoning(message), think) if r)
+    text, think = split_reasoning(valid_text(str(content)))
+    reasoning = "\n".join(r for r in (valid_text(message_reasoning(message)), think) if r)
     assert isinstance(body, Mapping)
     return ChatResult(
         text=text,

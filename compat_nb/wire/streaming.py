@@ -14,7 +14,14 @@ from ..config.presets import Preset
 from ..config.urls import shown_url
 from ..errors import EmptyAnswerError, InvalidResponseError, StreamError, redact
 from .diagnosis import decode_body, html_error, sentence, server_message
-from .protocol import ChatResult, Usage, message_reasoning, parse_chat_response, split_reasoning
+from .protocol import (
+    ChatResult,
+    Usage,
+    message_reasoning,
+    parse_chat_response,
+    split_reasoning,
+    valid_text,
+)
 from .sse import LineSplitter, ServerSentEvent, SSEDecoder
 from .textbuffer import TextBuffer, is_blank
 
@@ -53,6 +60,7 @@ class ChatAccumulator:
         self._think = TextBuffer()  # the open <think> block's text so far
         self._think_tail = ""  # its last characters: the start of a "</think>" split in two
         self._state = "start"  # start -> (think -> after ->) text
+        self._high = ""  # a delta's last character, the first half of a pair split in two
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
         self.model: str | None = None
@@ -108,11 +116,13 @@ class ChatAccumulator:
                 continue
             delta = choice.get("delta") or {}
             if "reasoning_content" in delta or "reasoning" in delta:
-                reasoning = message_reasoning(delta)
+                reasoning = valid_text(message_reasoning(delta))
                 if reasoning:
                     self.started = True
                     self._reasoning_field.append(reasoning)
             content = delta.get("content")
+            if content and isinstance(content, str) and (self._high or not content.isascii()):
+                content = self._paired(content)
             if content and isinstance(content, str):
                 self.started = True
                 self.chunks += 1
@@ -170,6 +180,13 @@ class ChatAccumulator:
         content = content.lstrip()
         return self._emit(content) if content else ""
 
+    def _paired(self, content: str) -> str:
+        """content with a pair split across deltas joined, and no lone surrogate left."""
+        content, self._high = self._high + content, ""
+        if "\ud800" <= content[-1] <= "\udbff":  # its other half may open the next delta
+            content, self._high = content[:-1], content[-1]
+        return valid_text(content)
+
     def _emit(self, text: str) -> str:
         self._state = "text"
         self._text.append(text)
@@ -177,6 +194,12 @@ class ChatAccumulator:
 
     def finish(self) -> str:
         """Flush what was held back; returns the text it adds."""
+        if self._high:  # a first half that no second half followed
+            self._high = ""
+            if self._state == "text":
+                self._text.append("\ufffd")
+                return "\ufffd" + self.finish()
+            return self._route("\ufffd") + self.finish()
         if self._state == "think":
             self._reasoning.append(str(self._think).strip())
             self._think, self._think_tail = TextBuffer(), ""
