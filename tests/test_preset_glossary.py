@@ -281,5 +281,13 @@ def test_the_panel_has_an_advanced_glossary_field_checked_on_save(server, terms,
         panel.glossary.value = str(terms)
         assert panel.save() is not None
         assert get_store().get("Mine").glossary == str(terms)
+
+        # The target language is checked on Save the same way.
+        panel.target_language.value = "Frnch"
+        assert panel.save() is None
+        assert "Unknown language 'Frnch'. Closest: French (fr)" in panel.message
+        assert get_store().get("Mine").target_language is None
+        panel.target_language.value = "français"
+        assert panel.save() is not None and get_store().get("Mine").target_language == "français"
     finally:
         panel.close()

@@ -23,6 +23,7 @@ from ..config.urls import host_of, normalize_base_url, shown_url
 from ..errors import CompatError, ConfigError, redact
 from ..wire.protocol import ConnectionReport
 from ..work.glossary import read_glossary
+from ..work.languages import resolve_language
 from .completion import remember_models
 from .connection_test import report_message, unlisted_model
 from .panel_form import NUMBER_FIELDS, TEXT_FIELDS, PresetForm
@@ -241,6 +242,8 @@ class SettingsPanel(PresetForm):
                 preset = self._form_preset()
                 if preset.glossary:  # a file that does not read as a glossary is not saved
                     read_glossary(preset.glossary)
+                if preset.target_language:  # nor a language no cell could translate into
+                    resolve_language(preset.target_language)
                 if self.selected and self._moved_away(preset):
                     self._become_new()
                     return None
