@@ -169,7 +169,12 @@ def tokens_per_second(
 
 @dataclass(frozen=True)
 class ConnectionReport:
-    """What `GET {base}/models` said: reachable or not, which models, how fast."""
+    """What `GET {base}/models` said: reachable or not, which models, how fast.
+
+    `latency_ms`: the whole exchange, in ms; `error`: the message a user reads when not ok;
+    `model`: the preset's model, checked against `model_ids` (`model_found`); `base_url` as
+    shown, query values masked. `message` is the line `%translate test` prints.
+    """
 
     ok: bool
     model_ids: list[str] = field(default_factory=list)
@@ -182,6 +187,7 @@ class ConnectionReport:
 
     @property
     def model_count(self) -> int:
+        """How many model ids the server listed."""
         return len(self.model_ids)
 
     def __post_init__(self) -> None:
@@ -202,6 +208,7 @@ class ConnectionReport:
 
     @property
     def message(self) -> str:
+        """One line: the error, or "Connected. Found N models. Latency: X ms" and the model."""
         if not self.ok:
             # The error says what happened ("Could not connect…", "Server reachable, key
             # rejected…"); a "Connection failed:" prefix would contradict the second.
