@@ -155,3 +155,16 @@ def test_a_hand_written_entry_with_a_hidden_name_is_listed_escaped_kept_and_dele
     assert "ev\u202eil" in json.loads((config_dir / "presets.json").read_text())["presets"]
     ip.run_line_magic("translate", "delete 'ev\u202eil'")
     assert list(json.loads((config_dir / "presets.json").read_text())["presets"]) == ["ok"]
+
+
+def test_an_evaluation_with_a_lone_surrogate_is_saved_as_csv_and_jsonl(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    preset = Preset("p", server.base_url, "m")
+    pairs = [("Hello", "Bonjour"), ("he\udcffllo", "salut")]
+    ev = compat_nb.evaluate(pairs, [preset], to="French", live=False)
+    ev.to_jsonl(tmp_path / "cells.jsonl")
+    rows = [json.loads(line) for line in (tmp_path / "cells.jsonl").read_text().splitlines()]
+    assert {row["source"] for row in rows} == {"Hello", "he\udcffllo"}  # the escape round-trips
+    ev.to_csv(tmp_path / "cells.csv")
+    assert "he\ufffdllo" in (tmp_path / "cells.csv").read_text(encoding="utf-8")

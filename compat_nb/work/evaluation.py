@@ -19,6 +19,7 @@ from ..errors import ConfigError
 from ..wire.protocol import Usage, tokens_per_second
 from .candidates import Candidate
 from .checks import FLAG_NAMES, Flag
+from .notebook_files import utf8_bytes
 from .testset import TestItem
 
 __all__ = ["Cell", "Evaluation"]
@@ -212,12 +213,13 @@ class Evaluation:
         writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["text"])
         writer.writeheader()
         writer.writerows(rows)
-        return _write(path, buffer.getvalue(), overwrite)
+        return _write(path, utf8_bytes(buffer.getvalue(), json_text=False), overwrite)
 
     def to_jsonl(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         """Write the cells as JSON Lines; an existing file is kept unless overwrite=True."""
         lines = (json.dumps(row, ensure_ascii=False) for row in self.records())
-        return _write(path, "".join(line + "\n" for line in lines), overwrite)
+        text = "".join(line + "\n" for line in lines)
+        return _write(path, utf8_bytes(text, json_text=True), overwrite)
 
     def plot(self, path: str | os.PathLike[str] | None = None) -> Any:
         """Quality against median latency and against cost per 1,000 source characters, with
@@ -239,8 +241,8 @@ class Evaluation:
         return evaluation_text(self)
 
 
-def _write(path: str | os.PathLike[str], text: str, overwrite: bool) -> Path:
-    """Write text atomically (a temporary file beside it, then rename)."""
+def _write(path: str | os.PathLike[str], data: bytes, overwrite: bool) -> Path:
+    """Write data atomically (a temporary file beside it, then rename)."""
     target = Path(path).expanduser()
     if target.exists() and not overwrite:
         raise ConfigError(
@@ -253,8 +255,8 @@ def _write(path: str | os.PathLike[str], text: str, overwrite: bool) -> Path:
     except OSError as exc:
         raise ConfigError(f"Could not write {target}: {why_unwritable(exc)}.") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         os.replace(tmp, target)
     except OSError as exc:  # a full disk or quota: the evaluation itself is still in memory
         Path(tmp).unlink(missing_ok=True)

@@ -16,7 +16,7 @@ from ..config import advice
 from ..config.paths import why_unwritable
 from ..errors import ConfigError
 
-__all__ = ["already_exists", "expand_paths", "output_path", "write_new"]
+__all__ = ["already_exists", "expand_paths", "output_path", "utf8_bytes", "write_new"]
 
 
 def expand_paths(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
@@ -70,7 +70,7 @@ def write_new(path: Path, text: str, *, force: bool) -> None:
                 "folder, or replace the link with a file."
             )
         path = target
-    data = _utf8(text, json_text=path.suffix.lower() == ".ipynb")
+    data = utf8_bytes(text, json_text=path.suffix.lower() == ".ipynb")
     try:
         _write(path, data, force=force)
     except FileExistsError:
@@ -103,16 +103,16 @@ def _write(path: Path, data: bytes, *, force: bool) -> None:
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _utf8(text: str, *, json_text: bool) -> bytes:
+def utf8_bytes(text: str, *, json_text: bool) -> bytes:
     """text as UTF-8. A lone surrogate (a notebook whose JSON held `\\udcff`, text read with
-    errors='surrogateescape') cannot be encoded: in a notebook's JSON it can only sit in a
-    string, so it is written back as the same escape; in Markdown it becomes U+FFFD."""
+    errors='surrogateescape') cannot be encoded: in JSON text (a notebook, JSON Lines) it can
+    only sit in a string, so it is written as the same escape; in other text it is U+FFFD."""
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
         if json_text:
             return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode("utf-8")
-        return text.encode("utf-8", "replace")
+        return _SURROGATE.sub("\ufffd", text).encode("utf-8")
 
 
 def already_exists(path: Path) -> str:
