@@ -131,7 +131,7 @@ def test_interrupt_mid_stream_keeps_partial_text_and_the_next_cell_works(kernel,
 def test_server_fault_shows_one_paragraph_not_a_traceback(kernel, server):
     _manager, client = kernel
     execute(client, setup_code(server.base_url))
-    server.inject("401")
+    server.inject("401", path="/chat/completions")  # not a stray /models call
     messages, reply = execute(client, "%%translate --to French\nHello")
     assert reply["status"] == "error"
     shown = shown_text(messages)
