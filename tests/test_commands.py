@@ -189,3 +189,15 @@ def test_unload_takes_the_magics_away_and_reload_brings_them_back(ip: Any) -> No
     ip.run_line_magic("reload_ext", "compat_nb")
     assert ip.find_line_magic("translate") is not None
     assert ip.find_cell_magic("translate") is not None
+
+
+@pytest.mark.parametrize("command", ["set Nope model=m", "key Nope", "show Nope", "delete Nope"])
+def test_a_command_on_an_unknown_preset_says_how_to_add_one_not_how_to_skip_it(
+    ip: Any, capsys: Any, command: str
+) -> None:
+    """A server named for one cell has nothing to set, key, show or delete."""
+    result, out = run(ip, capsys, f"%translate {command}")
+    assert error_name(result) in ("UsageError", "ConfigError"), out
+    assert "No preset named 'Nope'. Known presets: Ollama" in out
+    assert "Add one with `%translate new NAME --base-url URL -m MODEL`." in out
+    assert "for one cell" not in out and "Traceback" not in out

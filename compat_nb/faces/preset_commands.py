@@ -130,6 +130,21 @@ def _parse(argv: list[str], prog: str, usage: str) -> tuple[str, dict[str, Any],
     return name, changes, args
 
 
+def _known(name: str) -> str:
+    """The stored spelling of a preset to change, key, show or delete. When there is none, the
+    message lists the names and how to add one: a server named for one cell has no fields to
+    set, no key to store and nothing to delete, so that advice would not fit here."""
+    store = get_store()
+    try:
+        return store.resolve_name(name)
+    except ConfigError:
+        how = advice.add_preset()
+        raise ConfigError(
+            f"No preset named {name.strip()!r}. Known presets: {', '.join(store.names())}. "
+            f"{how[:1].upper()}{how[1:]}."
+        ) from None
+
+
 class _Help(Exception):
     """`-h`: the command prints its flags instead of running."""
 
@@ -251,7 +266,7 @@ def set_fields(argv: list[str]) -> None:
         print(shown)
         return
     store = get_store()
-    preset = store.get(name)
+    preset = store.get(_known(name))
     if not changes and not args.header and not args.use:
         raise UsageError(f"Say what to change. Usage: {SET_USAGE}")
     changed = preset.replace(**changes, headers=_headers(preset, args.header))
@@ -273,7 +288,7 @@ def key(argv: list[str]) -> None:
         refuse_keys(rest, name)
         raise UsageError(f"Unexpected {' '.join(rest)!r}. Usage: {usage}")
     store = get_store()
-    name = store.resolve_name(name)
+    name = _known(name)
     if rest == ["--forget"]:
         had = store.key_hint(name)
         store.forget_key(name)
@@ -316,7 +331,7 @@ def delete(argv: list[str]) -> None:
     if len(argv) != 1:
         raise UsageError('Name one preset: %translate delete "My server"')
     store = get_store()
-    name = store.resolve_name(argv[0])
+    name = _known(argv[0])
     builtin = store.is_builtin(name)
     if builtin and not store.is_modified(name):
         print(f"{name!r} is built in and unchanged: nothing to delete.")
@@ -328,7 +343,7 @@ def delete(argv: list[str]) -> None:
 def show(argv: list[str]) -> None:
     """`%translate show [NAME]`: every field of a preset (the key only as set / not set)."""
     store = get_store()
-    preset = store.get(argv[0]) if argv else store.active
+    preset = store.get(_known(argv[0])) if argv else store.active
     hint = store.key_hint(preset.name)
     key_line = {
         "set": f"saved ({hint})" if hint else "given in code",
