@@ -112,6 +112,7 @@ class FakeServer:
         self.port = port
         self.requests: list[Recorded] = []
         self._faults: list[_Fault] = []
+        self._generation = 0  # one per reset: a request only takes faults queued in its own
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._ids = itertools.count(1)
@@ -130,6 +131,7 @@ class FakeServer:
         with self._lock:
             self.requests.clear()
             self._faults.clear()
+            self._generation += 1
 
     def start(self) -> FakeServer:
         if self._httpd is not None:
@@ -189,13 +191,19 @@ class FakeServer:
 
     # Internals used by the request handler threads.
 
-    def _record(self, request: Recorded) -> None:
+    def _record(self, request: Recorded) -> int:
+        """Keep the request; returns the generation it arrived in."""
         with self._lock:
             self.requests.append(request)
+            return self._generation
 
-    def _take_fault(self, path: str) -> _Fault | None:
-        # At most one fault per request: the first queued one that matches.
+    def _take_fault(self, path: str, generation: int) -> _Fault | None:
+        # At most one fault per request: the first queued one that matches. A request from
+        # before the last reset (an earlier test's, still sleeping in a delay) takes none: it
+        # would spend a fault the current test queued for its own request.
         with self._lock:
+            if generation != self._generation:
+                return None
             for fault in self._faults:
                 if fault.path is not None and not path.endswith(fault.path):
                     continue
@@ -268,14 +276,14 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         query = dict(parse_qsl(url.query, keep_blank_values=True))
         # Recorded before delay and faults, so tests can inspect requests that never got answers.
-        fake._record(Recorded(self.command, url.path, headers, body, query))
+        generation = fake._record(Recorded(self.command, url.path, headers, body, query))
         if not url.path.startswith("/v1/"):
             return self._json(404, NOT_FOUND)
         fake._sleep(fake.delay)
         scheme, _, token = self.headers.get("Authorization", "").partition(" ")
         if fake.api_key is not None and (scheme.lower(), token) != ("bearer", fake.api_key):
             return self._json(401, AUTH_ERROR)
-        fault = fake._take_fault(url.path)
+        fault = fake._take_fault(url.path, generation)
         if fault is not None and fault.name == "hang":
             fake._sleep(float(fault.params.get("seconds", 30)))
             fault = None
