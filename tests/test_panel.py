@@ -96,6 +96,8 @@ def test_every_field_round_trips_through_the_store(panel, panels, server):
     panel.system_prompt.value = "Use formal register."
     panel.headers.value = {"X-Title": "compat_nb", "HTTP-Referer": "https://example.org"}
     panel.timeout.value = "42.5"
+    panel.deadline.value = "900"
+    panel.concurrency.value = "2"
     panel.target_language.value = "French"
     panel.input_price.value = "0.15"
     panel.output_price.value = "0.6"
@@ -112,6 +114,7 @@ def test_every_field_round_trips_through_the_store(panel, panels, server):
     assert saved.system_prompt == "Use formal register."
     assert saved.headers == {"X-Title": "compat_nb", "HTTP-Referer": "https://example.org"}
     assert (saved.timeout, saved.target_language) == (42.5, "French")
+    assert (saved.deadline, saved.concurrency) == (900.0, 2)
     assert (saved.input_price, saved.output_price) == (0.15, 0.6)
     assert not panel.dirty and "unsaved" not in panel.summary.value
 
@@ -120,6 +123,7 @@ def test_every_field_round_trips_through_the_store(panel, panels, server):
     assert shown == {"base_url": server.base_url, "model": "test-model", "temperature": "0.3",
                      "timeout": "42.5"}  # fmt: skip
     assert (again.max_tokens.value, again.target_language.value) == ("256", "French")
+    assert (again.deadline.value, again.concurrency.value) == ("900.0", "2")
     assert (again.input_price.value, again.output_price.value) == ("0.15", "0.6")
     assert again.headers.value == saved.headers and len(again.headers.rows) == 2
     assert again.api_key.value == ""
@@ -142,6 +146,9 @@ def test_bad_numbers_are_refused_with_a_message_and_nothing_is_saved(panel, serv
         ("temperature", "warm", "Temperature must be a number"),
         ("max_tokens", "1.5", "Max tokens must be a whole number"),
         ("timeout", "-1", "Timeout (s) must be a number of at least 0"),
+        ("deadline", "1e9", "Deadline (s) must be a number from 0 to 86400"),
+        ("concurrency", "0", "Requests at once must be a whole number from 1 to 64"),
+        ("concurrency", "many", "Requests at once must be a whole number"),
     ]:
         getattr(panel, field).value = text
         assert panel.save() is None

@@ -16,7 +16,7 @@ from typing import Any
 import ipywidgets as w
 
 from ..config.presets import Preset
-from ..wire.client import DEFAULT_READ_TIMEOUT
+from ..wire.client import DEFAULT_DEADLINE, DEFAULT_READ_TIMEOUT
 from ..work.markup import message_html, tone
 from .connection_test import ConnectionTest
 from .key_field import KeyField
@@ -44,6 +44,8 @@ NUMBER_FIELDS: dict[str, NumberSpec] = {
     "temperature": (float, 0, 2, "Temperature", "server default (0–2)"),
     "max_tokens": (int, 1, None, "Max tokens", "server default"),
     "timeout": (float, 0, None, "Timeout (s)", f"{DEFAULT_READ_TIMEOUT:g} s"),
+    "deadline": (float, 0, 86400, "Deadline (s)", f"{DEFAULT_DEADLINE:g} s for a whole answer"),
+    "concurrency": (int, 1, 64, "Requests at once", "no limit for this server (1–64)"),
     "input_price": (float, 0, None, "Input $ / 1M tokens", "for cost estimates"),
     "output_price": (float, 0, None, "Output $ / 1M tokens", "for cost estimates"),
 }
@@ -141,6 +143,8 @@ class PresetForm(w.VBox):
                 self.glossary,
                 wrap_row(row_label("Extra headers"), self.headers, name="headers-row"),
                 self.timeout,
+                self.deadline,
+                self.concurrency,
                 self.target_language,
                 self.input_price,
                 self.output_price,
