@@ -21,10 +21,11 @@ from ..config.presets import Preset
 from ..errors import BadRequestError, CompatError, EmptyAnswerError
 from .actions import Body, Budget, Close, Core, Emit, Pump, Read
 from .diagnosis import decode_body, error_in_body, html_error, is_html
+from .empty import empty_answer
 from .failures import Exchange, failure, too_large
 from .protocol import RetryPolicy, parse_chat_response, parse_models
 from .retry import NO_RETRY, Timing, attempts
-from .streaming import StreamState, empty_answer, with_timings
+from .streaming import StreamState, with_timings
 from .textbuffer import TextBuffer, is_blank
 
 __all__ = [

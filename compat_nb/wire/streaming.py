@@ -12,8 +12,9 @@ from dataclasses import replace
 
 from ..config.presets import Preset
 from ..config.urls import shown_url
-from ..errors import EmptyAnswerError, InvalidResponseError, StreamError, redact
+from ..errors import InvalidResponseError, StreamError, redact
 from .diagnosis import decode_body, html_error, sentence, server_message
+from .empty import INTERRUPT_CAUSE, empty_answer
 from .protocol import (
     ChatResult,
     Usage,
@@ -363,73 +364,11 @@ class StreamState:
         return result
 
 
-INTERRUPT_CAUSE = (
-    "llama-cpp-python's server does this to a running request when another arrives (start it "
-    "with `--interrupt_requests False`, or send one request at a time: --concurrency 1)."
-)
-
-
 def _said(raw: str, preset: Preset) -> str:
     try:
         return server_message(json.loads(raw), preset.secrets())
     except ValueError:
         return server_message(raw, preset.secrets())
-
-
-def empty_answer(
-    preset: Preset,
-    result: ChatResult,
-    *,
-    interrupted: bool = False,
-    empty_body: bool = False,
-) -> EmptyAnswerError:
-    """Why a source got no translation, in the likeliest words for what the server sent."""
-    where = shown_url(preset.base_url)
-    finish = result.finish_reason
-    tokens = result.usage.completion_tokens if result.usage else None
-    counted = f", {tokens} completion tokens" if tokens is not None else ""
-    if interrupted:
-        reason = "interrupted"
-        text = (
-            f"{where} ended the stream before any text, with no finish reason, and dropped the "
-            f"connection. {INTERRUPT_CAUSE}"
-        )
-    elif finish == "length" and result.reasoning:
-        reason = "reasoning"
-        text = (
-            f"{where} answered with no text: every token went to reasoning before max tokens "
-            'was reached (finish_reason "length"). Raise max tokens (--max-tokens N, or '
-            "max_tokens=N in Python) or turn the model's thinking off."
-        )
-    elif finish == "length":
-        reason = "length"
-        text = (
-            f"{where} answered with no text before reaching max tokens (finish_reason "
-            '"length"). Raise max tokens (--max-tokens N, or max_tokens=N in Python).'
-        )
-    elif result.reasoning:
-        reason = "reasoning"
-        text = (
-            f"{where} answered with reasoning only ({len(result.reasoning):,} characters) and "
-            f"no text (finish_reason {finish or 'none'}{counted}): the model's thinking never "
-            "reached an answer, or its <think> block never closed. Turn the model's thinking "
-            "off, or raise max tokens (--max-tokens N, or max_tokens=N in Python)."
-        )
-    else:
-        reason = "context"
-        what = (
-            "sent an empty stream (no event at all)"
-            if empty_body
-            else f"answered with no text (finish_reason {finish or 'none'}{counted})"
-        )
-        text = (
-            f"{where} {what}: the prompt is probably longer than the model's context window "
-            "(LM Studio, llama.cpp's servers and LiteLLM answer an over-long prompt this "
-            "way; the server's log says so). Load the model with a larger context, or send a "
-            "shorter text (long cells are split at `%config TranslateMagics.chunk_chars` "
-            "characters)."
-        )
-    return EmptyAnswerError(text, reason=reason)
 
 
 def with_timings(result: ChatResult, *, latency_ms: float, ttft_ms: float | None) -> ChatResult:
