@@ -127,6 +127,7 @@ def test_runs_report_median_and_spread(
     assert len(server.chat_requests()) == 3 and len(second.chat_requests()) == 3
     summary = repr(cmp.summary())
     assert "3/3" in summary and "median (min–max)" in summary
+    assert "2 candidates × 3 runs" in summary
     assert "(" in cmp.figures("One") and "3/3 runs ok" in cmp.figures("One")
 
 
@@ -136,6 +137,7 @@ def test_single_candidate_with_runs_goes_through_comparison(ip: Any, server: Fak
     cmp = ip.user_ns["cmp"]
     assert [r.run for r in cmp.rows] == [1, 2]
     assert all(r.body["stream"] is False for r in server.chat_requests())
+    assert "1 candidate × 2 runs" in repr(cmp.summary())  # one is not "1 candidates"
 
 
 def test_cost_from_preset_prices(server: FakeServer) -> None:

@@ -107,6 +107,7 @@ def test_wrong_language_copies_and_echoes_are_flagged(server: FakeServer) -> Non
         assert board.loc[label, flag] == len(PAIRS) and board.loc[label, "flagged"] == len(PAIRS)
     text = repr(ev)
     assert "8 texts × 4 candidates → French" in text and "Winner: good" in text
+    assert "TTFT p50 (ms)" in text and "latency p95 (ms)" in text  # the unit, with the figure
 
 
 def test_truncated_answers_and_missing_terms_are_flagged(server: FakeServer) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .table import Column, Table, grid_html
+from .table import Column, Table, counted, grid_html
 from .translation import format_ms
 
 __all__ = ["Comparison", "ComparisonRow"]
@@ -149,7 +149,10 @@ class Comparison:
         columns = ["candidate", "ok", "TTFT", "total", "tokens", "tok/s", "cost", "finish"]
         wall = f" in {format_ms(self.wall_ms)}" if self.wall_ms is not None else ""
         runs = max((r.run for r in self.rows), default=1)
-        caption = f"{len(self.candidates)} candidates × {runs} run(s){wall}; median (min–max)"
+        caption = (
+            f"{counted(len(self.candidates), 'candidate')} × {counted(runs, 'run')}{wall}; "
+            "median (min–max)"
+        )
         return Table([*columns, "error"], lines, caption=caption)
 
     def to_pandas(self) -> Any:

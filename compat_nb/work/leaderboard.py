@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import metrics
 from .checks import FLAG_NAMES, language_name
-from .table import Table
+from .table import Table, counted
 
 if TYPE_CHECKING:
     from .evaluation import Cell, Evaluation
@@ -223,13 +223,13 @@ def _table(ev: Evaluation, summary: Summary) -> Table:
                 line.append(_fmt(r[name], 0 if name.endswith("ms") else 1))
         lines.append(line)
     cached = f", {ev.cached} from the cache" if ev.cached else ""
-    runs = f" × {ev.runs} runs" if ev.runs > 1 else ""
+    runs = f" × {ev.runs} runs" if ev.runs > 1 else ""  # one run goes unsaid
     done = "" if ev.complete else f" (interrupted: {ev.done} of {len(ev.cells)} done)"
     caption = (
-        f"{len(ev.items)} texts × {len(ev.candidates)} candidates{runs} → "
+        f"{counted(len(ev.items), 'text')} × {counted(len(ev.candidates), 'candidate')}{runs} → "
         f"{language_name(ev.to)}{cached}{done}"
     )
-    names = [n.replace(" ms", "") if n.endswith(" ms") else n for n in shown]
+    names = [n.removesuffix(" ms") + " (ms)" if n.endswith(" ms") else n for n in shown]
     return Table(names, lines, caption=caption)
 
 

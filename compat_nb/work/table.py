@@ -13,7 +13,7 @@ from typing import Any
 
 from .markup import markdown_html, message_html, tone
 
-__all__ = ["Column", "Table", "format_ms", "grid_html", "plain_columns"]
+__all__ = ["Column", "Table", "counted", "format_ms", "grid_html", "plain_columns"]
 
 
 class Table:
@@ -123,6 +123,11 @@ def _cut(text: str, width: int) -> str:
     """text on one line, at most width characters, ending in … when cut."""
     text = " ".join(text.split())
     return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
+def counted(n: int, noun: str) -> str:
+    """'1 text', '4 texts', '1,000 texts': a count in a caption, with its noun's plural."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 def format_ms(ms: float) -> str:
