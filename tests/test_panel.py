@@ -145,8 +145,14 @@ def test_bad_numbers_are_refused_with_a_message_and_nothing_is_saved(panel, serv
         ("temperature", "5", "Temperature must be a number from 0 to 2"),
         ("temperature", "warm", "Temperature must be a number"),
         ("max_tokens", "1.5", "Max tokens must be a whole number"),
-        ("timeout", "-1", "Timeout (s) must be a number of at least 0"),
-        ("deadline", "1e9", "Deadline (s) must be a number from 0 to 86400"),
+        # The range the preset holds (config/bounds.py), not a looser one of the panel's own:
+        # a 0 s timeout or deadline is refused, so the panel must not say 0 is allowed.
+        ("timeout", "-1", "Timeout (s) must be a number of seconds above 0, at most 86400"),
+        ("timeout", "0", "Timeout (s) must be a number of seconds above 0, at most 86400"),
+        ("timeout", "1e400", "Timeout (s) must be a number of seconds above 0, at most 86400"),
+        ("deadline", "0", "Deadline (s) must be a number of seconds above 0, at most 86400"),
+        ("deadline", "1e9", "Deadline (s) must be a number of seconds above 0, at most 86400"),
+        ("input_price", "-1", "Input $ / 1M tokens must be a price of 0 or more"),
         ("concurrency", "0", "Requests at once must be a whole number from 1 to 64"),
         ("concurrency", "many", "Requests at once must be a whole number"),
     ]:

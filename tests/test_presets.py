@@ -263,7 +263,17 @@ def test_out_of_range_options_are_refused_with_the_fix(field, value, wording):
     with pytest.raises(ConfigError) as info:
         Preset("p", "http://h/v1", "m", **{field: value})
     assert wording in info.value.message
-    assert "leave it empty to use the server's default" in info.value.message
+    # The fix names what applies unset: only sampling options fall to the server.
+    unset = {
+        "temperature": "the server's default",
+        "max_tokens": "the server's default",
+        "timeout": "the client's 300 s",
+        "deadline": "the client's 1800 s",
+        "concurrency": "each command's own",
+        "input_price": "no cost figures",
+        "output_price": "no cost figures",
+    }[field]
+    assert f"leave it empty for {unset}." in info.value.message
 
 
 def test_secret_looking_headers_must_come_from_the_environment(monkeypatch, server):

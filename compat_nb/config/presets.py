@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 from ..errors import ConfigError, redact
 from . import advice
-from .bounds import BOUNDS, short_repr
+from .bounds import BOUNDS, DEFAULT_DEADLINE, DEFAULT_READ_TIMEOUT, short_repr
 from .headers import SECRET_HEADER, env_reference, header_problem, header_secret_problem
 from .keys import (
     env_name_problem,
@@ -41,6 +41,17 @@ _NUMBERS = (
     *("temperature", "max_tokens", "timeout", "deadline", "concurrency"),
     *("input_price", "output_price"),
 )
+# What applies to a numeric field left unset, as a refusal's fix names it: only sampling
+# options fall to the server; the rest are the client's own (as `%translate show` says).
+_UNSET = {
+    "temperature": "the server's default",
+    "max_tokens": "the server's default",
+    "timeout": f"the client's {DEFAULT_READ_TIMEOUT:g} s",
+    "deadline": f"the client's {DEFAULT_DEADLINE:g} s",
+    "concurrency": "each command's own",
+    "input_price": "no cost figures",
+    "output_price": "no cost figures",
+}
 _BEARER = re.compile(r"^bearer\s+", re.I)
 
 
@@ -207,7 +218,7 @@ class Preset:
             if not bound.allows(value):  # NaN, infinities and 10**30 included
                 raise ConfigError(
                     f"Preset {self.name!r}: {name} must be {bound.wording} (got "
-                    f"{short_repr(value)}); leave it empty to use the server's default."
+                    f"{short_repr(value)}); leave it empty for {_UNSET[name]}."
                 )
             if bound.whole:
                 object.__setattr__(self, name, int(value))  # 10.0 is sent as 10

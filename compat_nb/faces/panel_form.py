@@ -15,8 +15,8 @@ from typing import Any
 
 import ipywidgets as w
 
+from ..config.bounds import BOUNDS, DEFAULT_DEADLINE, DEFAULT_READ_TIMEOUT
 from ..config.presets import Preset
-from ..wire.client import DEFAULT_DEADLINE, DEFAULT_READ_TIMEOUT
 from ..work.markup import message_html, tone
 from .connection_test import ConnectionTest
 from .key_field import KeyField
@@ -38,16 +38,16 @@ from .widgets import (
 
 __all__ = ["NUMBER_FIELDS", "TEXT_FIELDS", "PresetForm"]
 
-# Preset fields edited as text, and numeric ones: (type, lowest, highest, label, placeholder).
+# Preset fields edited as text, and numeric ones: (range, label, placeholder).
 TEXT_FIELDS = ("base_url", "model", "api_key_env", "system_prompt", "target_language", "glossary")
 NUMBER_FIELDS: dict[str, NumberSpec] = {
-    "temperature": (float, 0, 2, "Temperature", "server default (0–2)"),
-    "max_tokens": (int, 1, None, "Max tokens", "server default"),
-    "timeout": (float, 0, None, "Timeout (s)", f"{DEFAULT_READ_TIMEOUT:g} s"),
-    "deadline": (float, 0, 86400, "Deadline (s)", f"{DEFAULT_DEADLINE:g} s for a whole answer"),
-    "concurrency": (int, 1, 64, "Requests at once", "no limit for this server (1–64)"),
-    "input_price": (float, 0, None, "Input $ / 1M tokens", "for cost estimates"),
-    "output_price": (float, 0, None, "Output $ / 1M tokens", "for cost estimates"),
+    "temperature": (BOUNDS["temperature"], "Temperature", "server default (0–2)"),
+    "max_tokens": (BOUNDS["max_tokens"], "Max tokens", "server default"),
+    "timeout": (BOUNDS["timeout"], "Timeout (s)", f"{DEFAULT_READ_TIMEOUT:g} s"),
+    "deadline": (BOUNDS["deadline"], "Deadline (s)", f"{DEFAULT_DEADLINE:g} s for a whole answer"),
+    "concurrency": (BOUNDS["concurrency"], "Requests at once", "no limit for this server (1–64)"),
+    "input_price": (BOUNDS["input_price"], "Input $ / 1M tokens", "for cost estimates"),
+    "output_price": (BOUNDS["output_price"], "Output $ / 1M tokens", "for cost estimates"),
 }
 # A message's kind -> the tone it is shown in.
 _TONES = {"ok": "ok", "warn": "warn", "error": "error", "busy": "muted"}

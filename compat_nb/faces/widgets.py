@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import ipywidgets as w
 from traitlets import Dict, Unicode, observe
 
+from ..config.bounds import Bound
 from ..errors import ConfigError
 
 __all__ = [
@@ -69,8 +70,9 @@ FORM_CSS = """
 }
 """
 
-# A number typed as text: (type, lowest, highest, label, placeholder).
-NumberSpec = tuple[type, float | None, float | None, str, str]
+# A number typed as text: (its range, label, placeholder). The range is the one every entry
+# point shares (config/bounds.py), so the panel cannot accept what the preset then refuses.
+NumberSpec = tuple[Bound, str, str]
 
 W = TypeVar("W", bound=w.DOMWidget)
 
@@ -132,21 +134,21 @@ def show_if(widget: w.DOMWidget, visible: bool) -> None:
 
 
 def parse_number(text: str, spec: NumberSpec) -> float | int | None:
-    """The field's number, or None when empty (the server's or client's default applies)."""
-    kind, low, high, label, _ = spec
+    """The field's number, or None when empty (the server's or client's default applies).
+
+    Raises ConfigError naming the field's label and its range (bounds.py's wording).
+    """
+    bound, label, _ = spec
     text = text.strip()
     if not text:
         return None
     try:
-        value = kind(text)
+        value: float | int | None = int(text) if bound.whole else float(text)
     except ValueError:
         value = None
-    in_range = value is not None and (low is None or value >= low)
-    if not in_range or (high is not None and value > high):
-        bounds = f" from {low:g} to {high:g}" if high is not None else f" of at least {low:g}"
-        noun = "a whole number" if kind is int else "a number"
+    if value is None or not bound.allows(value):
         raise ConfigError(
-            f"{label} must be {noun}{bounds}, or empty for the default; not {text!r}."
+            f"{label} must be {bound.wording}, or empty for the default; not {text!r}."
         )
     return value
 
