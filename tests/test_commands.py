@@ -182,13 +182,25 @@ def test_tables_fit_the_terminal_cutting_or_stacking() -> None:
 
 
 def test_unload_takes_the_magics_away_and_reload_brings_them_back(ip: Any) -> None:
+    from IPython.core.completer import provisionalcompleter
+
+    def completed(text: str) -> list[str]:
+        with provisionalcompleter():
+            return [c.text for c in ip.Completer.completions(text, len(text))]
+
+    assert "show" in completed("%translate sh") and "Ollama" in completed("%translate use Oll")
     ip.run_line_magic("unload_ext", "compat_nb")
     assert ip.find_line_magic("translate") is None and ip.find_cell_magic("translate") is None
+    # Nor does tab offer the commands of a magic that is gone.
+    assert "show" not in completed("%translate sh")
+    assert "Ollama" not in completed("%translate use Oll")
     ip.run_line_magic("load_ext", "compat_nb")
     assert "Ollama" in str(ip.run_line_magic("translate", "presets"))
+    assert "show" in completed("%translate sh")
     ip.run_line_magic("reload_ext", "compat_nb")
     assert ip.find_line_magic("translate") is not None
     assert ip.find_cell_magic("translate") is not None
+    assert "show" in completed("%translate sh")
 
 
 @pytest.mark.parametrize("command", ["set Nope model=m", "key Nope", "show Nope", "delete Nope"])

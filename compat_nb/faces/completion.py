@@ -144,9 +144,13 @@ def complete(line: str) -> list[str]:
     return [_quote(o, quote) for o in options if o.casefold().startswith(folded)]
 
 
-def _hook(_shell: Any, event: Any) -> list[str]:
+def _hook(shell: Any, event: Any) -> list[str]:
     from IPython.core.error import TryNext
 
+    # The hook outlives `%unload_ext` (IPython cannot take one back): once the magics are gone,
+    # offering `show` after `%translate` would complete a command that no longer exists.
+    if shell.find_line_magic("translate") is None:
+        raise TryNext
     try:
         found = complete(event.text_until_cursor)
     except Exception:  # completion must never print a traceback into the prompt
