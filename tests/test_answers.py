@@ -5,6 +5,7 @@ Ollama's `:latest`, hints that run, one full stop, and waiting told apart from t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any
@@ -80,6 +81,36 @@ def test_a_plain_answer_with_no_text_says_why(
     with pytest.raises(EmptyAnswerError) as info:
         get_client().chat(preset(srv), MESSAGES)
     assert info.value.reason == reason and said in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", {"reasoning_content": "Let me think step by step…"}),
+        ("<think>Let me think step by step…", {}),  # a think block never closed
+        (None, {"reasoning_content": "Let me think step by step…"}),  # content: null
+        ("  \n", {}),
+    ],
+)
+def test_a_stream_answered_with_one_json_body_and_no_text_says_why(
+    srv: FaultServer, text: str | None, message: dict[str, Any]
+) -> None:
+    """A server that ignores "stream": true is read as a non-streamed answer is: one with no
+    text is an empty answer with its cause on both faces, not a translation of nothing."""
+    body = completion(text or "", **message)
+    body["choices"][0]["message"]["content"] = text
+    srv.script(response(200, body), times=2)
+    reason = "reasoning" if message or (text or "").strip() else "context"
+    with pytest.raises(EmptyAnswerError) as info:
+        run_stream(preset(srv))
+    assert info.value.reason == reason
+
+    async def astream() -> list[Any]:
+        return [item async for item in get_client().astream(preset(srv), MESSAGES)]
+
+    with pytest.raises(EmptyAnswerError) as info:
+        asyncio.run(astream())
+    assert info.value.reason == reason
 
 
 def test_an_empty_answer_is_recorded_as_an_error_in_every_path(

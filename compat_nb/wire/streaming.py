@@ -329,7 +329,12 @@ class StreamState:
         if self.plain:
             body = decode_body(bytes(self._plain), "application/json")
             result = parse_chat_response(body, preset=self.preset, model=self.model)
-            return with_timings(result, latency_ms=latency_ms, ttft_ms=latency_ms)
+            result = with_timings(result, latency_ms=latency_ms, ttft_ms=latency_ms)
+            # Judged as a non-streamed answer is: no text (reasoning only, an unclosed
+            # <think>) is an empty answer with its cause, not a translation of nothing.
+            if is_blank(result.text):
+                raise empty_answer(self.preset, result)
+            return result
         acc = self.acc
         interrupted = self.done and self.cut_after_done and acc.finish_reason is None
         if interrupted and not is_blank(acc.text):
