@@ -67,6 +67,31 @@ def test_an_empty_stream_with_no_tokens_is_a_failure_with_its_cause(srv: FaultSe
     assert "longer than the model's context window" in info.value.message
 
 
+def test_the_context_fix_is_in_the_words_of_where_it_is_read(
+    srv: FaultServer, ip: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`%config` works in IPython only: a script is told the keyword, a shell the flag."""
+    from compat_nb.config import advice
+
+    empty = streamed(chat_chunk(role="assistant"), chat_chunk(finish="stop"))
+    get_store().save(preset(srv))
+    get_store().use("f")
+    srv.script(*empty)
+    result = ip.run_cell("%%translate\nHello")
+    assert "`%config TranslateMagics.chunk_chars`" in str(result.error_in_exec)
+    srv.script(response(200, completion("")))
+    with pytest.raises(EmptyAnswerError) as in_cell:
+        compat_nb.translate("Hello", preset="f")  # a Python call typed in a cell
+    assert "`chunk_chars=N`" in in_cell.value.message
+    assert "%config" not in in_cell.value.message
+    srv.script(*empty)
+    with advice.shown_in("shell"), pytest.raises(EmptyAnswerError) as in_shell:
+        run_stream(preset(srv))
+    assert "`--chunk-chars N`" in in_shell.value.message
+    assert "%config" not in in_shell.value.message
+    capsys.readouterr()
+
+
 @pytest.mark.parametrize(
     ("message", "reason", "said"),
     [

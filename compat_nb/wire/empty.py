@@ -8,6 +8,7 @@ server). Each becomes one EmptyAnswerError whose `reason` names the kind.
 
 from __future__ import annotations
 
+from ..config import advice
 from ..config.presets import Preset
 from ..config.urls import shown_url
 from ..errors import EmptyAnswerError
@@ -71,7 +72,15 @@ def empty_answer(
             f"{where} {what}: the prompt is probably longer than the model's context window "
             "(LM Studio, llama.cpp's servers and LiteLLM answer an over-long prompt this "
             "way; the server's log says so). Load the model with a larger context, or send a "
-            "shorter text (long cells are split at `%config TranslateMagics.chunk_chars` "
-            "characters)."
+            f"shorter text ({_split_long()})."
         )
     return EmptyAnswerError(text, reason=reason)
+
+
+def _split_long() -> str:
+    """Where the longest piece sent is set, in the words of where the message is read."""
+    if advice.front_end() == "shell":
+        return "`--chunk-chars N` sets the longest piece sent"
+    if advice.options_in_python():
+        return "translate_many and translate_notebook split long texts at `chunk_chars=N`"
+    return "long cells are split at `%config TranslateMagics.chunk_chars` characters"
