@@ -409,3 +409,19 @@ def test_an_answer_on_its_first_attempt_waited_for_nothing(
     assert result.waited_ms == 0
     translation = compat_nb.translate("Hello", preset=p)
     assert translation.waited_ms is None and "retries" not in translation.footer()
+
+
+def test_one_token_is_counted_as_one_token_in_every_view(srv: FaultServer) -> None:
+    """A count says '1 token', not '1 tokens': the footer, a comparison's cell, an empty
+    answer's message."""
+    srv.script(response(200, completion("Bonjour")))  # usage: 1 completion token
+    footer = compat_nb.translate("Hello", base_url=srv.base_url, model="m").footer()
+    assert " · 1 token" in footer and "1 tokens" not in footer
+    srv.script(response(200, completion("Bonjour")))
+    comparison = compat_nb.compare("Hello", presets=[preset(srv)], stream=False)
+    figures = comparison.figures(comparison.candidates[0])  # under each column's answer
+    assert " · 1 token" in figures and "1 tokens" not in figures
+    srv.script(response(200, completion("<think>Hmm")))
+    with pytest.raises(EmptyAnswerError) as info:
+        get_client().chat(preset(srv), MESSAGES)
+    assert "1 completion token)" in info.value.message

@@ -230,3 +230,14 @@ def test_candidates_that_answer_alike_are_tied_not_a_winner(server: FakeServer) 
     ev = compat_nb.evaluate(SOURCES, same, to="French", judge=judge, live=False)
     assert ev.leaderboard()["p vs best (judge)"].dropna().tolist() == [1.0]
     assert ev.winner is None
+
+
+def test_the_matrix_counts_the_texts_it_leaves_out_in_words(server: FakeServer) -> None:
+    from compat_nb.work.leaderboard import matrix_html
+
+    ev = run(server, ["good"])
+    assert len(PAIRS) >= 3
+    one_left = matrix_html(ev, None, rows=len(PAIRS) - 1)
+    assert "… 1 more text: see .to_pandas()" in one_left
+    two_left = matrix_html(ev, None, rows=len(PAIRS) - 2)
+    assert "… 2 more texts: see .to_pandas()" in two_left

@@ -33,7 +33,8 @@ def empty_answer(
     where = shown_url(preset.base_url)
     finish = result.finish_reason
     tokens = result.usage.completion_tokens if result.usage else None
-    counted = f", {tokens} completion tokens" if tokens is not None else ""
+    plural = "" if tokens == 1 else "s"
+    counted = f", {tokens:,} completion token{plural}" if tokens is not None else ""
     if interrupted:
         reason = "interrupted"
         text = (

@@ -112,7 +112,7 @@ class Comparison:
             f"total {_spread(s['latency_ms'], format_ms)}",
         ]
         if s["output_tokens"]:
-            parts.append(f"{statistics.median(s['output_tokens']):.0f} tokens")
+            parts.append(counted(round(statistics.median(s["output_tokens"])), "token"))
         if s["tokens_per_second"]:
             parts.append(f"{_spread(s['tokens_per_second'], lambda v: f'{v:.1f}')} tok/s")
         if s["cost"]:

@@ -278,7 +278,9 @@ def matrix_html(ev: Evaluation, primary: str | None, rows: int = MATRIX_ROWS) ->
         body.append(f"<tr>{first}{cells}</tr>")
     more = len(ev.items) - rows
     note = (
-        f"<div style='opacity:.7'>… {more} more texts: see .to_pandas()</div>" if more > 0 else ""
+        f"<div style='opacity:.7'>… {counted(more, 'more text')}: see .to_pandas()</div>"
+        if more > 0
+        else ""
     )
     table = f"<table><thead><tr><th style='text-align:left'>text</th>{head}</tr></thead>"
     return f"<div style='overflow-x:auto'>{table}<tbody>{''.join(body)}</tbody></table>{note}</div>"

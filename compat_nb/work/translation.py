@@ -20,7 +20,7 @@ from ..wire.protocol import ChatResult, Usage, tokens_per_second
 from .glossary import Glossary, Term, preset_terms
 from .languages import resolve_language
 from .recording import record, record_runs, row_for  # the run history, as before
-from .table import format_ms
+from .table import counted, format_ms
 
 __all__ = [
     "DEFAULT_TARGET",
@@ -210,7 +210,7 @@ class Translation:
             parts.append(f"total {format_ms(self.latency_ms)}")
         if self.output_tokens:
             approx = "~" if self.tokens_estimated else ""
-            parts.append(f"{approx}{self.output_tokens} tokens")
+            parts.append(f"{approx}{counted(self.output_tokens, 'token')}")
         if self.tokens_per_second:
             parts.append(f"{self.tokens_per_second:.1f} tok/s")
         if self.waited_ms and self.waited_ms >= 1:
