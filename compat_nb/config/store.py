@@ -148,8 +148,10 @@ class PresetStore:
             snap.names = list(names)
         return names
 
-    def resolve_name(self, name: str) -> str:
-        """The stored spelling of name (matching ignores case); ConfigError when unknown."""
+    def resolve_name(self, name: str, *, one_off: bool = True) -> str:
+        """The stored spelling of name (matching ignores case); ConfigError when unknown, whose
+        message lists the names, says how to add one and, with `one_off`, how to name a server
+        for one call instead (not for a command that changes or shows a saved preset)."""
         name = name.strip()
         snap = self._snapshot.get()
         if snap is not None and snap.folded is not None:
@@ -169,7 +171,7 @@ class PresetStore:
         names = self.names()
         raise ConfigError(
             f"No preset named {name!r}. Known presets: {', '.join(names)}. "
-            f"{_capital(advice.add_preset())}{advice.one_off()}."
+            f"{_capital(advice.add_preset())}{advice.one_off() if one_off else ''}."
         )
 
     def get(self, name: str) -> Preset:

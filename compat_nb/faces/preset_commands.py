@@ -131,18 +131,10 @@ def _parse(argv: list[str], prog: str, usage: str) -> tuple[str, dict[str, Any],
 
 
 def _known(name: str) -> str:
-    """The stored spelling of a preset to change, key, show or delete. When there is none, the
-    message lists the names and how to add one: a server named for one cell has no fields to
-    set, no key to store and nothing to delete, so that advice would not fit here."""
-    store = get_store()
-    try:
-        return store.resolve_name(name)
-    except ConfigError:
-        how = advice.add_preset()
-        raise ConfigError(
-            f"No preset named {name.strip()!r}. Known presets: {', '.join(store.names())}. "
-            f"{how[:1].upper()}{how[1:]}."
-        ) from None
+    """The stored spelling of a preset to change, key, show or delete: a server named for one
+    cell has no fields to set, no key to store and nothing to delete, so the message for an
+    unknown name does not offer one."""
+    return get_store().resolve_name(name, one_off=False)
 
 
 class _Help(Exception):

@@ -71,7 +71,7 @@ def size_text(limit: int) -> str:
 
 
 def too_large(ex: Exchange, limit: int) -> ResponseTooLarge:
-    kept = f" The {len(ex.partial):,} characters received are kept." if ex.partial else ""
+    kept = _kept(ex)
     return ResponseTooLarge(
         f"The answer from {ex.base} passed the size cap of {size_text(limit)} and was cut off: "
         f"no translation is that long, so the server is probably sending without end.{kept} "
